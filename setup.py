@@ -1,0 +1,41 @@
+"""sgan-tf: stacked-GAN CT image enhancement (TensorFlow 2 / Keras 3).
+
+Install with exactly one TensorFlow extra: `pip install -e ".[cpu]"` (tensorflow-cpu) or
+`pip install -e ".[gpu]"` (tensorflow with CUDA libraries). See BUILD.md.
+"""
+
+from setuptools import find_packages, setup
+
+TF_VERSION = "2.21.*"
+
+setup(
+    name="sgan-tf",
+    version="0.1.0",
+    description="Stacked GANs for CT lesion enhancement (Tang, Cai et al., MICCAI-W 2018) in TF 2 / Keras 3",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["sgan_tf", "sgan_tf.*"]),
+    install_requires=[
+        "keras>=3.10,<4",
+        "tensorboard>=2.21,<2.22",
+        "numpy>=1.26",
+        "pydicom>=3.0",
+        "opencv-python-headless>=4.9",
+        "scikit-image>=0.24",
+        "absl-py>=2.1",
+        "scipy>=1.13",
+    ],
+    extras_require={
+        "cpu": [f"tensorflow-cpu=={TF_VERSION}"],
+        "gpu": [f"tensorflow[and-cuda]=={TF_VERSION}"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+        # BM3D baseline; the bm3d package is free for non-commercial use only.
+        "bm3d": ["bm3d>=4.0"],
+    },
+    entry_points={
+        "console_scripts": [
+            "train_main=sgan_tf.train_main:run",
+        ],
+    },
+)

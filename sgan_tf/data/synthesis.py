@@ -1,0 +1,209 @@
+"""On-the-fly synthesis of (degraded, clean) training pairs as tf.data pipelines.
+
+Every pair is a pure function of (seed, example index): crops and flips come from a NumPy
+generator seeded with [seed, index], degradations from TF stateless random ops seeded the
+same way. A run that resumes at global step t therefore sees exactly the pairs an
+uninterrupted run would have seen, and replicas/workers split the global batch by index.
+
+Degradations, all TF ops on one [H, W, 1] crop on the [0, 1] scale (see `images`):
+
+* noise: y = x + (sigma / 255) * n, n ~ N(0, 1) white, sigma ~ U(0, sigma_max] per example
+  (sigma_max = 50 on the 0-255 scale). No clipping, as in the DnCNN protocol.
+* enhance degradation, in this order:
+  1. down-sample by s ~ U[1, 4] to round(size / s) (bicubic with antialiasing);
+  2. Gaussian blur, std b ~ U(0, 3] low-resolution pixels, kernel radius ceil(3b),
+     reflect padding;
+  3. contrast compression by k ~ U[1, 3]: x <- m + (x - m) / k, where m is the mean of the
+     crop after step 2 (the mean is kept, every deviation from it shrinks by k);
+  4. up-sample back to the crop size (bicubic), clip to [0, 1].
+* single-GAN pairs: the enhance degradation, then the noise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+STAGE_DEGRADATIONS = {
+    "denoise": (True, False),  # (noise, enhance degradation)
+    "enhance": (False, True),
+    "single": (True, True),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthesisConfig:
+    """What degradations a stage applies, and their parameter ranges."""
+
+    crop_size: int = 32
+    noise: bool = True
+    sigma_max: float = 50.0  # on the 0-255 scale
+    degrade: bool = False
+    scale_range: tuple[float, float] = (1.0, 4.0)
+    blur_max: float = 3.0
+    contrast_range: tuple[float, float] = (1.0, 3.0)
+    augment: bool = True  # random flips / 90-degree rotations of the crop
+
+    @classmethod
+    def for_stage(cls, stage: str, **overrides) -> SynthesisConfig:
+        if stage not in STAGE_DEGRADATIONS:
+            raise ValueError(f"unknown stage {stage!r}; expected one of {sorted(STAGE_DEGRADATIONS)}")
+        noise, degrade = STAGE_DEGRADATIONS[stage]
+        return cls(noise=noise, degrade=degrade, **overrides)
+
+
+def _uniform(seed, low, high):
+    return tf.random.stateless_uniform([], seed=seed, minval=low, maxval=high, dtype=tf.float32)
+
+
+def sample_params(config: SynthesisConfig, seed) -> dict[str, tf.Tensor]:
+    """Per-example degradation parameters, each drawn from its documented range."""
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=5)
+    return {
+        # 1 - U[0, 1) lies in (0, 1], so sigma lies in (0, sigma_max] and b in (0, blur_max].
+        "noise_sigma": config.sigma_max * (1.0 - _uniform(seeds[0], 0.0, 1.0)),
+        "scale": _uniform(seeds[1], *config.scale_range),
+        "blur_sigma": config.blur_max * (1.0 - _uniform(seeds[2], 0.0, 1.0)),
+        "contrast": _uniform(seeds[3], *config.contrast_range),
+        "noise_seed": seeds[4],
+    }
+
+
+def gaussian_blur(image: tf.Tensor, sigma: tf.Tensor) -> tf.Tensor:
+    """Separable Gaussian blur of an [H, W, 1] image with reflect padding.
+
+    The radius ceil(3 sigma) is capped at size - 1 so that reflection stays defined.
+    """
+    shape = tf.shape(image)
+    radius = tf.cast(tf.math.ceil(3.0 * sigma), tf.int32)
+    radius = tf.clip_by_value(radius, 1, tf.minimum(shape[0], shape[1]) - 1)
+    x = tf.cast(tf.range(-radius, radius + 1), tf.float32)
+    kernel = tf.exp(-0.5 * tf.square(x / sigma))
+    kernel = kernel / tf.reduce_sum(kernel)
+    padded = tf.pad(image[tf.newaxis], [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="REFLECT")
+    out = tf.nn.conv2d(padded, tf.reshape(kernel, [-1, 1, 1, 1]), strides=1, padding="VALID")
+    out = tf.nn.conv2d(out, tf.reshape(kernel, [1, -1, 1, 1]), strides=1, padding="VALID")
+    return out[0]
+
+
+def compress_contrast(image: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
+    """m + (x - m) / factor with m the image mean."""
+    mean = tf.reduce_mean(image)
+    return mean + (image - mean) / factor
+
+
+def enhance_degradation(image: tf.Tensor, params: dict[str, tf.Tensor]) -> tf.Tensor:
+    """Down-sample, blur, compress contrast, up-sample back (see module docstring)."""
+    size = tf.shape(image)[:2]
+    small = tf.maximum(tf.cast(tf.round(tf.cast(size, tf.float32) / params["scale"]), tf.int32), 1)
+    low = tf.image.resize(image, small, method="bicubic", antialias=True)
+    low = gaussian_blur(low, params["blur_sigma"])
+    low = compress_contrast(low, params["contrast"])
+    up = tf.image.resize(low, size, method="bicubic")
+    return tf.clip_by_value(up, 0.0, 1.0)
+
+
+def add_noise(image: tf.Tensor, params: dict[str, tf.Tensor]) -> tf.Tensor:
+    noise = tf.random.stateless_normal(tf.shape(image), seed=params["noise_seed"])
+    return image + (params["noise_sigma"] / 255.0) * noise
+
+
+def degrade(config: SynthesisConfig, clean: tf.Tensor, seed) -> tf.Tensor:
+    """The stage's degradation of one clean [H, W, 1] crop, deterministic in `seed`."""
+    params = sample_params(config, seed)
+    x = clean
+    if config.degrade:
+        x = enhance_degradation(x, params)
+    if config.noise:
+        x = add_noise(x, params)
+    return x
+
+
+def random_crop(images: Sequence[np.ndarray], crop_size: int, seed: int, index: int, augment: bool) -> np.ndarray:
+    """A crop chosen by [seed, index]: image drawn with probability proportional to area."""
+    rng = np.random.default_rng([seed, index])
+    areas = np.array([im.size for im in images], dtype=np.float64)
+    image = images[rng.choice(len(images), p=areas / areas.sum())]
+    top = rng.integers(0, image.shape[0] - crop_size + 1)
+    left = rng.integers(0, image.shape[1] - crop_size + 1)
+    crop = image[top : top + crop_size, left : left + crop_size]
+    if augment:
+        crop = np.rot90(crop, k=rng.integers(4))
+        if rng.integers(2):
+            crop = crop[:, ::-1]
+    return np.ascontiguousarray(crop, dtype=np.float32)[..., np.newaxis]
+
+
+def example_indices(start_step: int, global_batch: int, pipeline_id: int = 0, num_pipelines: int = 1) -> Iterator[int]:
+    """Example indices an input pipeline serves, in order, from `start_step` on.
+
+    Global step t uses examples t*B .. t*B+B-1; pipeline p serves the p-th contiguous
+    B/num_pipelines of them, which its local replicas split in order.
+    """
+    if global_batch % num_pipelines:
+        raise ValueError(f"global batch {global_batch} is not divisible by {num_pipelines} input pipelines")
+    share = global_batch // num_pipelines
+    step = start_step
+    while True:
+        base = step * global_batch + pipeline_id * share
+        yield from range(base, base + share)
+        step += 1
+
+
+def pair_dataset(
+    images: Sequence[np.ndarray],
+    config: SynthesisConfig,
+    seed: int,
+    indices: Iterator[int] | Sequence[int],
+) -> tf.data.Dataset:
+    """Unbatched (degraded, clean) pairs for the given example indices."""
+    c = config.crop_size
+
+    def crops():
+        for index in indices:
+            yield index, random_crop(images, c, seed, index, config.augment)
+
+    ds = tf.data.Dataset.from_generator(
+        crops,
+        output_signature=(tf.TensorSpec([], tf.int64), tf.TensorSpec([c, c, 1], tf.float32)),
+    )
+
+    def synthesise(index, clean):
+        return degrade(config, clean, tf.stack([tf.constant(seed, tf.int64), index])), clean
+
+    return ds.map(synthesise, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def training_dataset(
+    images: Sequence[np.ndarray],
+    config: SynthesisConfig,
+    seed: int,
+    global_batch: int,
+    start_step: int = 0,
+    input_context: tf.distribute.InputContext | None = None,
+) -> tf.data.Dataset:
+    """Endless batched pairs for one input pipeline (per-replica batches under tf.distribute)."""
+    pipeline_id, num_pipelines, per_replica = 0, 1, global_batch
+    if input_context is not None:
+        pipeline_id = input_context.input_pipeline_id
+        num_pipelines = input_context.num_input_pipelines
+        per_replica = input_context.get_per_replica_batch_size(global_batch)
+    indices = example_indices(start_step, global_batch, pipeline_id, num_pipelines)
+    ds = pair_dataset(images, config, seed, indices)
+    return ds.batch(per_replica, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+VALIDATION_SEED_OFFSET = 1_000_003
+
+
+def validation_pairs(
+    images: Sequence[np.ndarray], config: SynthesisConfig, seed: int, num_pairs: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed set of (degraded, clean) pairs, [num_pairs, c, c, 1] each, from held-out images."""
+    config = dataclasses.replace(config, augment=False)
+    ds = pair_dataset(images, config, seed + VALIDATION_SEED_OFFSET, range(num_pairs))
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+    return np.stack(xs), np.stack(ys)

@@ -1,0 +1,147 @@
+"""Training configuration: one dataclass for every GAN stage; stages differ only in values."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from sgan_tf.data.synthesis import STAGE_DEGRADATIONS, SynthesisConfig
+from sgan_tf.errors import UserError
+
+GAN_STAGES = tuple(STAGE_DEGRADATIONS)
+
+# Paper values that depend on the stage; a config field left at None takes these.
+STAGE_DEFAULTS = {
+    "denoise": {"num_blocks": 9, "crop_size": 32},
+    "enhance": {"num_blocks": 16, "crop_size": 128},
+    "single": {"num_blocks": 16, "crop_size": 128},
+}
+
+# Fields that fix the network architecture; a resumed run must agree with the saved ones.
+ARCHITECTURE_FIELDS = (
+    "stage", "num_blocks", "filters", "global_residual", "crop_size", "disc_filters", "disc_dense_units",
+)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    stage: str
+    model_dir: str
+    data_dir: str | None = None
+    val_dir: str | None = None
+    # Model.
+    num_blocks: int | None = None
+    filters: int = 64
+    global_residual: bool = True
+    disc_filters: tuple[int, ...] = (64, 64, 128, 128, 256, 256, 512, 512)
+    disc_dense_units: int = 1024
+    # Data.
+    crop_size: int | None = None
+    batch_size: int = 16  # global, over all replicas and workers
+    sigma_max: float = 50.0
+    scale_range: tuple[float, float] = (1.0, 4.0)
+    blur_max: float = 3.0
+    contrast_range: tuple[float, float] = (1.0, 3.0)
+    num_val_pairs: int = 16
+    seed: int = 0
+    # Optimisation.
+    train_steps: int = 100_000
+    pretrain_steps: int = 0
+    learning_rate: float = 1e-4
+    beta_1: float = 0.5
+    lr_decay_step: int = 0  # learning rate x0.1 from this global step on; 0 = never
+    d_steps: int = 1
+    g_steps: int = 1
+    mse_weight: float = 1.0
+    vgg_weight: float = 1e-5
+    adv_weight: float = 1e-3
+    vgg_weights: str = "imagenet"
+    # Bookkeeping.
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 5
+    val_every: int = 500
+    log_every: int = 100
+    # Distribution.
+    strategy: str = "default"
+    num_cpu_devices: int = 0
+
+    def resolved(self) -> TrainConfig:
+        """A copy with stage defaults filled in, checked for consistency."""
+        if self.stage not in STAGE_DEFAULTS:
+            raise UserError(f"unknown stage {self.stage!r}; expected one of {', '.join(GAN_STAGES)}")
+        cfg = dataclasses.replace(self)
+        for name, value in STAGE_DEFAULTS[self.stage].items():
+            if getattr(cfg, name) is None:
+                setattr(cfg, name, value)
+        cfg.disc_filters = tuple(cfg.disc_filters)
+        cfg.scale_range = tuple(cfg.scale_range)
+        cfg.contrast_range = tuple(cfg.contrast_range)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        checks = [
+            (self.train_steps > 0, "--train_steps must be positive"),
+            (0 <= self.pretrain_steps <= self.train_steps, "--pretrain_steps must lie in [0, --train_steps]"),
+            (self.batch_size > 0, "--batch_size must be positive"),
+            (self.num_blocks > 0 and self.filters > 0, "--num_blocks and --filters must be positive"),
+            (self.crop_size % (2 ** 4) == 0, f"--crop_size={self.crop_size} must be a multiple of 16 (the discriminator's stride)"),
+            (self.d_steps >= 1 and self.g_steps >= 1, "--d_steps and --g_steps must be at least 1"),
+            (0 < self.sigma_max, "--sigma_max must be positive"),
+            (1.0 <= self.scale_range[0] <= self.scale_range[1], "--scale_range must be 1 <= low <= high"),
+            (1.0 <= self.contrast_range[0] <= self.contrast_range[1], "--contrast_range must be 1 <= low <= high"),
+            (self.blur_max > 0, "--blur_max must be positive"),
+            (self.checkpoint_every > 0 and self.val_every > 0 and self.log_every > 0,
+             "--checkpoint_every, --val_every and --log_every must be positive"),
+            (min(self.mse_weight, self.vgg_weight, self.adv_weight) >= 0, "loss weights must be non-negative"),
+            (self.strategy in ("default", "mirrored", "multi_worker"), f"unknown --strategy={self.strategy!r}"),
+            (self.num_cpu_devices == 0 or self.strategy == "mirrored",
+             "--num_cpu_devices only applies with --strategy=mirrored"),
+            (self.num_val_pairs > 0, "--num_val_pairs must be positive"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+
+    def synthesis(self) -> SynthesisConfig:
+        return SynthesisConfig.for_stage(
+            self.stage,
+            crop_size=self.crop_size,
+            sigma_max=self.sigma_max,
+            scale_range=self.scale_range,
+            blur_max=self.blur_max,
+            contrast_range=self.contrast_range,
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+
+CONFIG_FILE = "config.json"
+
+
+def load_saved(model_dir: str) -> dict | None:
+    path = os.path.join(model_dir, CONFIG_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+# Fields that change which pairs a step sees; changing them on resume is allowed (e.g. a new
+# data folder) but the run is then no longer the continuation of the earlier one.
+DATA_FIELDS = (
+    "data_dir", "seed", "batch_size", "sigma_max", "scale_range", "blur_max", "contrast_range",
+)
+
+
+def check_compatible(config: TrainConfig, saved: dict) -> list[str]:
+    """Refuses to resume a model_dir whose checkpoints hold a different architecture; returns
+    the data settings that differ from the saved run (the caller warns about them)."""
+    current = json.loads(config.to_json())
+    diff = lambda keys: [f"{k}={saved.get(k)!r} there, {current[k]!r} now" for k in keys if saved.get(k) != current[k]]
+    if arch := diff(ARCHITECTURE_FIELDS):
+        raise UserError(f"--model_dir={config.model_dir} holds a different model ({'; '.join(arch)}); "
+                        "use a new --model_dir or the same model flags")
+    return diff(DATA_FIELDS)

@@ -1,0 +1,270 @@
+"""The GAN trainer shared by every stage: distributed D/G steps, checkpoints, TensorBoard."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from sgan_tf import losses, models
+from sgan_tf.data import synthesis
+from sgan_tf.training import config as config_lib
+from sgan_tf.training.strategy import is_chief, worker_id
+
+DatasetFn = Callable[[int, tf.distribute.InputContext], tf.data.Dataset]
+"""(start_step, input_context) -> per-replica batches of (degraded, clean) pairs."""
+
+SUM = tf.distribute.ReduceOp.SUM
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; training stopped without saving the poisoned state."""
+
+
+def validation_metrics(
+    generator: keras.Model, x: np.ndarray, y: np.ndarray, batch: int = 16
+) -> tuple[dict[str, float], tf.Tensor]:
+    """Mean PSNR / SSIM (peak 1.0) of the clipped generator output and of the input as given
+    (unclipped, the DnCNN convention: 20.17 dB at sigma 25), and the output."""
+    outputs = [generator(x[i : i + batch], training=False) for i in range(0, len(x), batch)]
+    out = tf.clip_by_value(tf.concat(outputs, axis=0), 0.0, 1.0)
+    return {
+        "psnr": float(tf.reduce_mean(tf.image.psnr(out, y, max_val=1.0))),
+        "ssim": float(tf.reduce_mean(tf.image.ssim(out, y, max_val=1.0))),
+        "input_psnr": float(tf.reduce_mean(tf.image.psnr(x, y, max_val=1.0))),
+        "input_ssim": float(tf.reduce_mean(tf.image.ssim(x, y, max_val=1.0))),
+    }, out
+
+
+class GANTrainer:
+    """Alternating D/G training of one stage under a tf.distribute strategy.
+
+    Each global step takes one global batch; in the MSE pre-training phase (the first
+    `pretrain_steps`) G is updated on the content MSE only, afterwards `d_steps` D updates
+    then `g_steps` G updates are made on that batch. Per-example losses are averaged over the
+    global batch, so gradients summed across replicas equal the single-device gradient.
+    """
+
+    def __init__(
+        self,
+        config: config_lib.TrainConfig,
+        strategy: tf.distribute.Strategy,
+        dataset_fn: DatasetFn,
+        val_pairs: tuple[np.ndarray, np.ndarray],
+    ):
+        self.config = config
+        self.strategy = strategy
+        self.dataset_fn = dataset_fn
+        self.val_x, self.val_y = val_pairs
+        self.chief = is_chief(strategy)
+        replicas = strategy.num_replicas_in_sync
+        if config.batch_size % replicas:
+            raise config_lib.UserError(f"--batch_size={config.batch_size} is not divisible by {replicas} replicas")
+        c = config.crop_size
+        keras.utils.set_random_seed(config.seed)  # same seed, same initial weights
+        with strategy.scope():
+            self.generator = models.generator(
+                config.num_blocks, config.filters, global_residual=config.global_residual, name=f"{config.stage}_generator"
+            )
+            self.discriminator = models.discriminator(c, filters=config.disc_filters, dense_units=config.disc_dense_units)
+            self.generator(tf.zeros([1, c, c, 1]))
+            self.discriminator(tf.zeros([1, c, c, 1]))
+            self.vgg = losses.VGGFeatureLoss(config.vgg_weights) if config.vgg_weight > 0 else None
+            self.g_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
+            self.d_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
+            self.g_optimizer.build(self.generator.trainable_variables)
+            self.d_optimizer.build(self.discriminator.trainable_variables)
+            self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.checkpoint = tf.train.Checkpoint(
+            generator=self.generator,
+            discriminator=self.discriminator,
+            g_optimizer=self.g_optimizer,
+            d_optimizer=self.d_optimizer,
+            global_step=self.global_step,
+        )
+        self._write_dir = config.model_dir if self.chief else tempfile.mkdtemp(prefix=f"sgan_{worker_id(strategy)}_")
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, self._write_dir, max_to_keep=config.keep_checkpoints, checkpoint_name="ckpt"
+        )
+        self._current_lr = None  # host copy; reading a mirrored Keras variable as float fails
+        self._steps = {adv: tf.function(lambda it, adv=adv: self._distributed_step(it, adv)) for adv in (False, True)}
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _average(self, per_example: tf.Tensor) -> tf.Tensor:
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
+
+    def _d_updates(self, fake: tf.Tensor, y: tf.Tensor) -> dict[str, tf.Tensor]:
+        D = self.discriminator
+        for _ in range(self.config.d_steps):
+            with tf.GradientTape() as tape:
+                real_logits = D(y, training=True)
+                fake_logits = D(fake, training=True)
+                d_loss = self._average(losses.discriminator_loss(real_logits, fake_logits))
+            grads = tape.gradient(d_loss, D.trainable_variables)
+            self.d_optimizer.apply_gradients(zip(grads, D.trainable_variables))
+        return {
+            "d_loss": d_loss,
+            "d_real": self._average(tf.sigmoid(real_logits)[:, 0]),
+            "d_fake": self._average(tf.sigmoid(fake_logits)[:, 0]),
+        }
+
+    def _replica_step(self, x: tf.Tensor, y: tf.Tensor, adversarial: bool) -> dict[str, tf.Tensor]:
+        """D updates on G(x), then G updates against the updated D.
+
+        The first G update reuses the G(x) the D updates saw (G has not changed in between,
+        so this equals recomputing it, minus one forward pass and one extra update of G's BN
+        statistics); the D updates run with the G tape paused.
+        """
+        cfg, G, D = self.config, self.generator, self.discriminator
+        metrics = {}
+        for i in range(cfg.g_steps):
+            with tf.GradientTape() as tape:
+                fake = G(x, training=True)
+                if adversarial and i == 0:
+                    with tape.stop_recording():
+                        metrics.update(self._d_updates(tf.stop_gradient(fake), y))
+                mse = losses.per_example_mse(fake, y)
+                total = cfg.mse_weight * mse
+                terms = {"content_mse": mse}
+                if adversarial:
+                    if self.vgg is not None:
+                        terms["vgg_loss"] = self.vgg(fake, y)
+                        total += cfg.vgg_weight * terms["vgg_loss"]
+                    terms["adv_loss"] = losses.adversarial_loss(D(fake, training=True))
+                    total += cfg.adv_weight * terms["adv_loss"]
+                g_loss = self._average(total)
+            grads = tape.gradient(g_loss, G.trainable_variables)
+            self.g_optimizer.apply_gradients(zip(grads, G.trainable_variables))
+        metrics["g_loss"] = g_loss
+        metrics.update({name: self._average(value) for name, value in terms.items()})
+        return metrics
+
+    def _distributed_step(self, iterator, adversarial: bool) -> dict[str, tf.Tensor]:
+        x, y = next(iterator)
+        per_replica = self.strategy.run(self._replica_step, args=(x, y, adversarial))
+        return {k: self.strategy.reduce(SUM, v, axis=None) for k, v in per_replica.items()}
+
+    # -- bookkeeping ------------------------------------------------------------------------
+
+    def restore(self) -> int:
+        """Restores the latest checkpoint in model_dir, if any; returns the global step."""
+        latest = tf.train.latest_checkpoint(self.config.model_dir)
+        if latest:
+            try:
+                self.checkpoint.restore(latest).assert_existing_objects_matched()
+            except (AssertionError, ValueError, tf.errors.OpError) as e:
+                raise config_lib.UserError(
+                    f"{latest} does not match this model ({type(e).__name__}); use a new --model_dir "
+                    "or the model flags it was trained with"
+                ) from e
+            logging.info("Resumed from %s at global step %d", latest, int(self.global_step.numpy()))
+        return int(self.global_step.numpy())
+
+    def save(self) -> str:
+        path = self.manager.save(checkpoint_number=int(self.global_step.numpy()))
+        if not self.chief:
+            shutil.rmtree(self._write_dir, ignore_errors=True)
+            os.makedirs(self._write_dir, exist_ok=True)
+        return path
+
+    def learning_rate_at(self, step: int) -> float:
+        cfg = self.config
+        decayed = cfg.lr_decay_step and step >= cfg.lr_decay_step
+        return cfg.learning_rate * (0.1 if decayed else 1.0)
+
+    def _set_learning_rate(self, step: int) -> float:
+        lr = self.learning_rate_at(step)
+        if lr != self._current_lr:
+            for opt in (self.g_optimizer, self.d_optimizer):
+                opt.learning_rate.assign(lr)
+            self._current_lr = lr
+        return lr
+
+    def _validate(self, writer, step: int) -> dict[str, float]:
+        metrics, out = validation_metrics(self.generator, self.val_x, self.val_y)
+        if writer is not None:
+            with writer.as_default(step=step):
+                for name, value in metrics.items():
+                    tf.summary.scalar(f"validation/{name}", value)
+                k = min(4, len(self.val_x))
+                tf.summary.image("validation/input", tf.clip_by_value(self.val_x[:k], 0.0, 1.0), max_outputs=k)
+                tf.summary.image("validation/output", out[:k], max_outputs=k)
+                tf.summary.image("validation/target", self.val_y[:k], max_outputs=k)
+            writer.flush()
+        return metrics
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def fit(self) -> dict:
+        """Trains from the latest checkpoint (or from scratch) up to `train_steps`."""
+        cfg = self.config
+        start = self.restore()
+        if start >= cfg.train_steps:
+            logging.info("Already at step %d >= --train_steps=%d; nothing to train.", start, cfg.train_steps)
+            val = self._validate(None, start)
+            return {"global_step": start, "validation": val, "metrics": {}}
+        writer = tf.summary.create_file_writer(os.path.join(self._write_dir, "logs")) if self.chief else None
+        logging.info(
+            "Training stage %s from step %d to %d on %d replica(s); checkpoints: %s/ckpt-<step>; "
+            "TensorBoard: tensorboard --logdir %s",
+            cfg.stage, start, cfg.train_steps, self.strategy.num_replicas_in_sync, cfg.model_dir,
+            os.path.join(cfg.model_dir, "logs"),
+        )
+        dataset = self.strategy.distribute_datasets_from_function(lambda ctx: self.dataset_fn(start, ctx))
+        iterator = iter(dataset)
+        metrics, val = {}, {}
+        last_saved = start
+        tick, tick_step = time.perf_counter(), start
+        for step in range(start, cfg.train_steps):
+            lr = self._set_learning_rate(step)
+            adversarial = step >= cfg.pretrain_steps
+            metrics = {k: float(v) for k, v in self._steps[adversarial](iterator).items()}
+            bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+            if bad:
+                kept = tf.train.latest_checkpoint(cfg.model_dir)
+                raise NonFiniteLossError(
+                    f"non-finite {', '.join(bad)} at step {step + 1} ({metrics}); training stopped, "
+                    f"last good checkpoint kept: {kept or 'none (no checkpoint was saved yet)'}"
+                )
+            self.global_step.assign(step + 1)
+            done = step + 1
+            if writer is not None:
+                with writer.as_default(step=done):
+                    for name, value in metrics.items():
+                        tf.summary.scalar(f"train/{name}", value)
+                    tf.summary.scalar("train/learning_rate", lr)
+                    tf.summary.scalar("train/adversarial", float(adversarial))
+            if done % cfg.log_every == 0 or done == cfg.train_steps:
+                now = time.perf_counter()
+                rate = (done - tick_step) / max(now - tick, 1e-9)
+                tick, tick_step = now, done
+                logging.info(
+                    "step %d/%d  %s  %.2f steps/s", done, cfg.train_steps,
+                    "  ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items())), rate,
+                )
+            if done % cfg.val_every == 0 or done == cfg.train_steps:
+                val = self._validate(writer, done)
+                logging.info("step %d validation  psnr=%.3f dB (input %.3f)  ssim=%.4f (input %.4f)",
+                             done, val["psnr"], val["input_psnr"], val["ssim"], val["input_ssim"])
+            if done % cfg.checkpoint_every == 0:
+                logging.info("Saved %s", self.save())
+                last_saved = done
+        if last_saved != cfg.train_steps:
+            logging.info("Saved %s", self.save())
+        if writer is not None:
+            writer.close()
+        return {"global_step": cfg.train_steps, "validation": val, "metrics": metrics}
+
+
+def build_dataset_fn(config: config_lib.TrainConfig, images) -> DatasetFn:
+    synth = config.synthesis()
+    return lambda start, ctx: synthesis.training_dataset(images, synth, config.seed, config.batch_size, start, ctx)

@@ -1,0 +1,146 @@
+"""The GAN trainer: learning, exact resume, TensorBoard output, NaN handling, D/G ratio."""
+
+import glob
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from sgan_tf import training
+from sgan_tf.errors import UserError
+from sgan_tf.training import GANTrainer, NonFiniteLossError
+
+from conftest import smooth_image, tiny_config
+
+
+def fixed_batch(n=4, c=16, sigma=25.0, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.stack([smooth_image(rng, c, c) for _ in range(n)])[..., None]
+    x = (y + rng.normal(0, sigma / 255, y.shape)).astype(np.float32)
+    return x, y
+
+
+def make_trainer(config, dataset_fn=None, batch=None):
+    config = config.resolved()
+    x, y = batch if batch is not None else fixed_batch(config.batch_size, config.crop_size)
+    if dataset_fn is None:
+        dataset_fn = lambda start, ctx: tf.data.Dataset.from_tensors((x, y)).repeat()
+    return GANTrainer(config, tf.distribute.get_strategy(), dataset_fn, (x, y))
+
+
+def weights(trainer):
+    models = [trainer.generator, trainer.discriminator]
+    opts = [trainer.g_optimizer, trainer.d_optimizer]
+    return [v.numpy() for m in models for v in m.weights] + [v.numpy() for o in opts for v in o.variables]
+
+
+def test_quickstart_steps_lower_the_content_loss(tmp_path):
+    x, y = fixed_batch()
+    trainer = make_trainer(tiny_config(tmp_path, train_steps=30, pretrain_steps=30, learning_rate=1e-3), batch=(x, y))
+    mse = lambda: float(tf.reduce_mean(tf.square(trainer.generator(x, training=True) - y)))
+    before = mse()
+    trainer.fit()
+    assert mse() < 0.7 * before
+
+
+def test_adversarial_phase_updates_both_networks_with_the_configured_ratio(tmp_path):
+    trainer = make_trainer(tiny_config(tmp_path, train_steps=3, pretrain_steps=1, d_steps=2, g_steps=1))
+    d_before = [v.numpy() for v in trainer.discriminator.trainable_variables]
+    result = trainer.fit()
+    assert int(trainer.g_optimizer.iterations) == 3
+    assert int(trainer.d_optimizer.iterations) == 4  # 2 adversarial steps x 2 D updates
+    assert any(not np.array_equal(a, b.numpy()) for a, b in zip(d_before, trainer.discriminator.trainable_variables))
+    assert {"d_loss", "d_real", "d_fake", "adv_loss", "content_mse", "g_loss"} <= set(result["metrics"])
+    assert 0.0 < result["metrics"]["d_real"] < 1.0
+
+
+def test_resume_continues_the_step_and_reproduces_an_uninterrupted_run(image_folder, tmp_path):
+    common = dict(data_dir=str(image_folder), train_steps=6, pretrain_steps=3, checkpoint_every=2, vgg_weight=1e-3,
+                  vgg_weights="none")
+    whole = training.train(tiny_config(tmp_path / "whole", **common))
+    assert whole["global_step"] == 6
+    training.train(tiny_config(tmp_path / "split", **{**common, "train_steps": 4}))
+    assert os.path.exists(tmp_path / "split" / "ckpt-4.index")
+    resumed_cfg = tiny_config(tmp_path / "split", **common).resolved()
+    from sgan_tf.training.__init__ import load_sources
+    from sgan_tf.training.trainer import build_dataset_fn
+
+    images, val = load_sources(resumed_cfg)
+    resumed = GANTrainer(resumed_cfg, tf.distribute.get_strategy(), build_dataset_fn(resumed_cfg, images), val)
+    result = resumed.fit()
+    assert result["global_step"] == 6 and int(resumed.global_step.numpy()) == 6
+    reference = make_trainer(tiny_config(tmp_path / "whole", **common))
+    assert reference.restore() == 6
+    for a, b in zip(weights(reference), weights(resumed)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    ckpts = sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "split" / "ckpt-*.index")))
+    assert ckpts == ["ckpt-2.index", "ckpt-4.index", "ckpt-6.index"]
+
+
+def test_rerun_after_the_last_step_trains_nothing(tmp_path):
+    cfg = tiny_config(tmp_path, train_steps=2, pretrain_steps=1)
+    make_trainer(cfg).fit()
+    again = make_trainer(cfg)
+    result = again.fit()
+    assert result["global_step"] == 2 and int(again.g_optimizer.iterations) == 2
+
+
+def test_resume_refuses_a_different_architecture(image_folder, tmp_path):
+    training.train(tiny_config(tmp_path, data_dir=str(image_folder), train_steps=1, pretrain_steps=1))
+    with pytest.raises(UserError, match="num_blocks=1 there, 2 now"):
+        training.train(tiny_config(tmp_path, data_dir=str(image_folder), train_steps=2, num_blocks=2))
+
+
+def read_events(model_dir):
+    scalars, images = {}, set()
+    for path in glob.glob(os.path.join(model_dir, "logs", "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                plugin = value.metadata.plugin_data.plugin_name
+                if plugin == "images":
+                    images.add(value.tag)
+                elif plugin == "scalars":
+                    scalars.setdefault(value.tag, []).append(event.step)
+    return scalars, images
+
+
+def test_tensorboard_has_every_scalar_per_step_and_the_images(tmp_path):
+    cfg = tiny_config(tmp_path, train_steps=4, pretrain_steps=2, val_every=2, vgg_weight=1e-3, vgg_weights="none")
+    make_trainer(cfg).fit()
+    scalars, images = read_events(str(tmp_path))
+    per_step = ["train/g_loss", "train/content_mse", "train/learning_rate", "train/adversarial"]
+    for tag in per_step:
+        assert scalars[tag] == [1, 2, 3, 4], tag
+    for tag in ["train/d_loss", "train/d_real", "train/d_fake", "train/adv_loss", "train/vgg_loss"]:
+        assert scalars[tag] == [3, 4], tag
+    for tag in ["validation/psnr", "validation/ssim", "validation/input_psnr"]:
+        assert scalars[tag] == [2, 4], tag
+    assert images == {"validation/input", "validation/output", "validation/target"}
+
+
+def test_learning_rate_decays_at_the_configured_step(tmp_path):
+    trainer = make_trainer(tiny_config(tmp_path, train_steps=3, pretrain_steps=3, learning_rate=1e-3, lr_decay_step=2))
+    trainer.fit()
+    assert float(trainer.g_optimizer.learning_rate.numpy()) == pytest.approx(1e-4)
+    scalars, _ = read_events(str(tmp_path))
+    assert scalars["train/learning_rate"] == [1, 2, 3]
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    x, y = fixed_batch()
+    bad = x.copy()
+    bad[0, 0, 0, 0] = np.nan
+
+    def dataset_fn(start, ctx):
+        good = tf.data.Dataset.from_tensors((x, y)).repeat(3 - start)
+        return good.concatenate(tf.data.Dataset.from_tensors((bad, y)).repeat())
+
+    trainer = make_trainer(tiny_config(tmp_path, train_steps=6, pretrain_steps=6, checkpoint_every=2), dataset_fn)
+    with pytest.raises(NonFiniteLossError, match=r"step 4 .*ckpt-2"):
+        trainer.fit()
+    assert tf.train.latest_checkpoint(str(tmp_path)).endswith("ckpt-2")
+    assert not glob.glob(str(tmp_path / "ckpt-4*"))
+    restored = make_trainer(tiny_config(tmp_path, train_steps=6, pretrain_steps=6))
+    assert restored.restore() == 2
+    assert all(np.all(np.isfinite(w)) for w in weights(restored))
