@@ -92,3 +92,22 @@ def test_checkpoint_holds_every_model_variable(tmp_path):
     saved_model_vars = [n for n in saved if n.startswith(("g/", "d/"))]
     assert len(saved_model_vars) == len(g.weights) + len(d.weights)
     assert any("block_02" in n and "moving_variance" in n for n in saved)
+
+
+@pytest.mark.parametrize("global_residual", [True, False])
+def test_folded_generator_equals_keras_inference(global_residual):
+    g = models.generator(num_blocks=2, filters=8, global_residual=global_residual)
+    x = tf.random.uniform([2, 21, 30, 1], seed=4)
+    g(x, training=True)  # a training call moves BN statistics off their initial values
+    for layer in g.blocks[0].bn1, g.trunk_bn:  # non-trivial statistics and affine terms
+        for v in (layer.moving_mean, layer.moving_variance, layer.gamma, layer.beta):
+            v.assign(tf.random.uniform(v.shape, 0.5, 1.5, seed=5))
+    g.tail.kernel.assign(tf.random.normal(g.tail.kernel.shape, stddev=0.1, seed=6))
+    folded = models.fold_generator(g)
+    np.testing.assert_allclose(folded(x).numpy(), g(x, training=False).numpy(), rtol=1e-4, atol=1e-5)
+    assert folded(tf.zeros([1, 9, 11, 1])).shape == (1, 9, 11, 1)
+
+
+def test_folding_an_unbuilt_generator_is_refused():
+    with pytest.raises(ValueError, match="build"):
+        models.fold_generator(models.generator(num_blocks=1, filters=4))

@@ -144,3 +144,21 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     restored = make_trainer(tiny_config(tmp_path, train_steps=6, pretrain_steps=6))
     assert restored.restore() == 2
     assert all(np.all(np.isfinite(w)) for w in weights(restored))
+
+
+def test_load_generator_restores_the_trained_weights(tmp_path, image_folder):
+    from sgan_tf.training.checkpoints import list_checkpoints, load_generator
+
+    cfg = tiny_config(tmp_path, data_dir=str(image_folder), train_steps=3, pretrain_steps=3, checkpoint_every=2)
+    training.train(cfg)
+    assert [s for s, _ in list_checkpoints(str(tmp_path))] == [2, 3]
+    reference = make_trainer(cfg)
+    reference.restore()
+    g, step = load_generator(str(tmp_path))
+    assert step == 3
+    x = tf.random.uniform([1, 24, 24, 1], seed=2)
+    np.testing.assert_allclose(g(x).numpy(), reference.generator(x).numpy(), atol=1e-6)
+    g2, step2 = load_generator(str(tmp_path), list_checkpoints(str(tmp_path))[0][1])
+    assert step2 == 2
+    with pytest.raises(UserError, match="not a training model_dir"):
+        load_generator(str(tmp_path / "nothing"))

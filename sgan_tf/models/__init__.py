@@ -6,14 +6,17 @@ from collections.abc import Sequence
 
 from sgan_tf.models.discriminator import PAPER_FILTERS, PAPER_STRIDES, Discriminator
 from sgan_tf.models.generator import Generator, ResidualBlock
+from sgan_tf.models.inference import FoldedGenerator, fold_generator
 
 __all__ = [
     "Discriminator",
+    "FoldedGenerator",
     "Generator",
     "ResidualBlock",
     "denoise_generator",
     "discriminator",
     "enhance_generator",
+    "fold_generator",
     "generator",
 ]
 

@@ -148,6 +148,10 @@ class GANTrainer:
         metrics.update({name: self._average(value) for name, value in terms.items()})
         return metrics
 
+    def step(self, iterator, adversarial: bool) -> dict[str, tf.Tensor]:
+        """One global step (compiled) on the next batch of a distributed iterator."""
+        return self._steps[adversarial](iterator)
+
     def _distributed_step(self, iterator, adversarial: bool) -> dict[str, tf.Tensor]:
         x, y = next(iterator)
         per_replica = self.strategy.run(self._replica_step, args=(x, y, adversarial))
@@ -227,7 +231,7 @@ class GANTrainer:
         for step in range(start, cfg.train_steps):
             lr = self._set_learning_rate(step)
             adversarial = step >= cfg.pretrain_steps
-            metrics = {k: float(v) for k, v in self._steps[adversarial](iterator).items()}
+            metrics = {k: float(v) for k, v in self.step(iterator, adversarial).items()}
             bad = [k for k, v in metrics.items() if not math.isfinite(v)]
             if bad:
                 kept = tf.train.latest_checkpoint(cfg.model_dir)
