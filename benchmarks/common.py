@@ -55,19 +55,21 @@ def matmul_gflops(n: int = 2048) -> float:
     return 2 * n**3 / best_time(lambda: f().numpy(), repeats=5, min_seconds=2.0) / 1e9
 
 
-def _static(shape) -> list[int] | None:
+def _static(shape) -> list[int]:
     dims = shape.as_list() if shape.rank is not None else None
-    return dims if dims is not None and all(d is not None for d in dims) else None
+    if dims is None or any(d is None for d in dims):
+        raise ValueError(f"shape {shape} is not static: FLOPs cannot be counted (trace with fixed shapes)")
+    return dims
 
 
-def _filter_shape(sizes: tf.Tensor) -> list[int] | None:
+def _filter_shape(sizes: tf.Tensor) -> list[int]:
     """Static filter shape behind a Conv2DBackpropFilter's filter_sizes input."""
     value = tf.get_static_value(sizes)
     if value is not None:
         return [int(v) for v in value]
     if sizes.op.type in ("Shape", "ShapeN"):  # the shape of the filter tensor itself
         return _static(sizes.op.inputs[sizes.value_index if sizes.op.type == "ShapeN" else 0].shape)
-    return None
+    raise ValueError(f"cannot find the filter shape behind {sizes.name}")
 
 
 def graph_flops(graph: tf.Graph) -> float:
@@ -75,41 +77,29 @@ def graph_flops(graph: tf.Graph) -> float:
 
     Conv2D and its two backprop ops each cost 2 * (output-gradient elements) * kh*kw*cin;
     matmuls 2*m*n*k. Element-wise ops, and ops whose result nothing uses, are not counted.
-    Nested function bodies are included.
+    Calls into nested tf.functions are refused (their bodies are not reachable through
+    public APIs): trace the outermost Python function instead.
     """
     total = 0.0
-    seen = set()
-
-    def visit(g: tf.Graph):
-        nonlocal total
-        if id(g) in seen:
-            return
-        seen.add(id(g))
-        for op in g.get_operations():
-            t = op.type
-            if not any(out.consumers() for out in op.outputs):
-                continue  # pruned before it runs (e.g. the gradient w.r.t. the input image)
-            if t in ("Conv2D", "DepthwiseConv2dNative"):
-                out, w = _static(op.outputs[0].shape), _static(op.inputs[1].shape)
-                if out and w:
-                    total += 2.0 * np.prod(out) * w[0] * w[1] * w[2]
-            elif t == "Conv2DBackpropInput":
-                grad, w = _static(op.inputs[2].shape), _static(op.inputs[1].shape)
-                if grad and w:
-                    total += 2.0 * np.prod(grad) * w[0] * w[1] * w[2]
-            elif t == "Conv2DBackpropFilter":
-                grad, w = _static(op.inputs[2].shape), _filter_shape(op.inputs[1])
-                if grad and w:
-                    total += 2.0 * np.prod(grad) * w[0] * w[1] * w[2]
-            elif t in ("MatMul", "BatchMatMulV2"):
-                a, out = _static(op.inputs[0].shape), _static(op.outputs[0].shape)
-                if a and out:
-                    k = a[-2] if op.get_attr("transpose_a" if t == "MatMul" else "adj_x") else a[-1]
-                    total += 2.0 * np.prod(out) * k
-        for fn in getattr(g, "_functions", {}).values():
-            visit(fn.graph) if hasattr(fn, "graph") else None
-
-    visit(graph)
+    for op in graph.get_operations():
+        t = op.type
+        if t in ("PartitionedCall", "StatefulPartitionedCall"):
+            raise ValueError(f"graph calls a nested function ({op.name}); its FLOPs would be missed")
+        if not any(out.consumers() for out in op.outputs):
+            continue  # pruned before it runs (e.g. the gradient w.r.t. the input image)
+        if t in ("Conv2D", "DepthwiseConv2dNative"):
+            out, w = _static(op.outputs[0].shape), _static(op.inputs[1].shape)
+            total += 2.0 * np.prod(out) * w[0] * w[1] * w[2]
+        elif t == "Conv2DBackpropInput":
+            grad, w = _static(op.inputs[2].shape), _static(op.inputs[1].shape)
+            total += 2.0 * np.prod(grad) * w[0] * w[1] * w[2]
+        elif t == "Conv2DBackpropFilter":
+            grad, w = _static(op.inputs[2].shape), _filter_shape(op.inputs[1])
+            total += 2.0 * np.prod(grad) * w[0] * w[1] * w[2]
+        elif t in ("MatMul", "BatchMatMulV2"):
+            a, out = _static(op.inputs[0].shape), _static(op.outputs[0].shape)
+            k = a[-2] if op.get_attr("transpose_a" if t == "MatMul" else "adj_x") else a[-1]
+            total += 2.0 * np.prod(out) * k
     return total
 
 

@@ -46,7 +46,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def noisy_set(folder: str, sigma: float, seed: int):
-    clean, _ = images_lib.load_images(images_lib.list_image_files(folder), 1)
+    loaded, _ = images_lib.load_images(images_lib.list_image_files(folder), 1)
+    clean = [images_lib.as_unit(image) for image in loaded]
     rng = np.random.default_rng(seed)
     return clean, [c + rng.normal(0, sigma / 255, c.shape).astype(np.float32) for c in clean]
 

@@ -1,5 +1,7 @@
 """Image sources: formats and depths to [0, 1] grayscale, bad files, holdout."""
 
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -13,9 +15,12 @@ def test_folder_is_read_recursively_with_every_format(image_folder):
     assert len(files) == 6 and any("sub" in f for f in files)
     loaded, kept = im.load_images(files, 32)
     assert len(loaded) == 6
+    depths = {os.path.basename(p): image.dtype for p, image in zip(kept, loaded)}
+    assert depths["gray16.png"] == np.uint16 and depths["gray8_0.png"] == np.uint8  # kept compact
     for image in loaded:
-        assert image.dtype == np.float32 and image.ndim == 2
-        assert 0.0 <= image.min() and image.max() <= 1.0 and image.max() > 0.5
+        unit = im.as_unit(image)
+        assert unit.dtype == np.float32 and unit.ndim == 2
+        assert 0.0 <= unit.min() and unit.max() <= 1.0 and unit.max() > 0.5
 
 
 def test_depths_map_to_unit_scale():
@@ -25,6 +30,9 @@ def test_depths_map_to_unit_scale():
     bgra = np.zeros((2, 2, 4), np.uint8)
     bgra[..., 2] = 255  # pure red, alpha 0
     np.testing.assert_allclose(im.to_unit_gray(bgra), 0.299, atol=0.01)
+    assert im.to_gray(np.array([[1, 2]], np.int32)).dtype == np.float32  # other ints -> [0, 1] floats
+    with pytest.raises(ValueError, match="NaN"):
+        im.to_gray(np.array([[np.nan]], np.float32))
 
 
 def test_bad_and_small_files_are_skipped_with_a_warning(image_folder, caplog):

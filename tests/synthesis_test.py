@@ -121,3 +121,14 @@ def test_validation_pairs_are_fixed(images):
 def test_unknown_stage_is_rejected():
     with pytest.raises(ValueError, match="unknown stage"):
         sy.SynthesisConfig.for_stage("segment")
+
+
+def test_integer_images_crop_to_the_same_unit_values_as_floats():
+    rng = np.random.default_rng(3)
+    u8 = (smooth_image(rng, 40, 50) * 255).astype(np.uint8)
+    u16 = u8.astype(np.uint16) * 257  # the same picture at 16 bits
+    as_float = u8.astype(np.float32) / 255
+    crops = [sy.random_crop([im], 16, seed=1, index=9, augment=True) for im in (u8, u16, as_float)]
+    assert all(c.dtype == np.float32 and c.shape == (16, 16, 1) for c in crops)
+    np.testing.assert_allclose(crops[0], crops[2], atol=1e-7)
+    np.testing.assert_allclose(crops[1], crops[2], atol=1e-7)

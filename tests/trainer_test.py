@@ -63,7 +63,7 @@ def test_resume_continues_the_step_and_reproduces_an_uninterrupted_run(image_fol
     training.train(tiny_config(tmp_path / "split", **{**common, "train_steps": 4}))
     assert os.path.exists(tmp_path / "split" / "ckpt-4.index")
     resumed_cfg = tiny_config(tmp_path / "split", **common).resolved()
-    from sgan_tf.training.__init__ import load_sources
+    from sgan_tf.training import load_sources
     from sgan_tf.training.trainer import build_dataset_fn
 
     images, val = load_sources(resumed_cfg)

@@ -1,9 +1,12 @@
-"""Loading natural-image sources as grayscale float32 arrays on the [0, 1] scale.
+"""Loading natural-image sources as grayscale images on the [0, 1] scale.
 
 Scale (used by every synthesis op and by the natural-image GAN stages): 0 is black and 1 is
 the maximum of the file's integer type (255 for 8-bit, 65535 for 16-bit); float images are
 taken as already on [0, 1] and clipped. Colour images are converted with OpenCV's BGR->gray
 (ITU-R BT.601 luma); an alpha channel is dropped.
+
+Training sets are held in memory at their own depth (uint8, uint16 or float32) and converted
+to float32 per crop by `as_unit`: DIV2K as 8-bit grayscale takes 2.2 GB instead of 8.9 GB.
 """
 
 from __future__ import annotations
@@ -29,8 +32,16 @@ SKIMAGE_BUNDLED = (
 )
 
 
-def to_unit_gray(image: np.ndarray) -> np.ndarray:
-    """Any-depth grayscale/BGR(A) array -> float32 [H, W] on [0, 1]."""
+def as_unit(image: np.ndarray) -> np.ndarray:
+    """uint8 / uint16 / float array -> float32 on [0, 1] (see the module docstring)."""
+    if np.issubdtype(image.dtype, np.integer):
+        return image.astype(np.float32) / float(np.iinfo(image.dtype).max)
+    return np.clip(image.astype(np.float32), 0.0, 1.0)
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Any-depth grayscale/BGR(A) array -> [H, W] grayscale at its own depth (uint8, uint16)
+    or float32 clipped to [0, 1]."""
     if image.ndim == 3:
         if image.shape[2] == 4:
             image = image[..., :3]
@@ -42,21 +53,26 @@ def to_unit_gray(image: np.ndarray) -> np.ndarray:
             raise ValueError(f"unsupported channel count {image.shape[2]}")
     elif image.ndim != 2:
         raise ValueError(f"unsupported image rank {image.ndim}")
+    if image.dtype in (np.uint8, np.uint16):
+        return np.ascontiguousarray(image)
     if np.issubdtype(image.dtype, np.integer):
-        out = image.astype(np.float32) / float(np.iinfo(image.dtype).max)
-    else:
-        out = np.clip(image.astype(np.float32), 0.0, 1.0)
-    if not np.all(np.isfinite(out)):
+        return as_unit(image)
+    if not np.all(np.isfinite(image)):
         raise ValueError("image has NaN or inf pixels")
-    return out
+    return as_unit(image)
+
+
+def to_unit_gray(image: np.ndarray) -> np.ndarray:
+    """Any-depth grayscale/BGR(A) array -> float32 [H, W] on [0, 1]."""
+    return as_unit(to_gray(image))
 
 
 def read_image(path: str) -> np.ndarray:
-    """Reads one file as float32 [H, W] on [0, 1]; raises ValueError if unreadable."""
+    """Reads one file as grayscale at its own depth (see `to_gray`); ValueError if unreadable."""
     image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
         raise ValueError("not a readable image")
-    return to_unit_gray(image)
+    return to_gray(image)
 
 
 def list_image_files(folder: str) -> list[str]:
@@ -86,8 +102,9 @@ def skimage_files() -> list[str]:
 
 
 def load_images(paths: Sequence[str], min_size: int) -> tuple[list[np.ndarray], list[str]]:
-    """Reads `paths`, skipping (with a warning naming the file) unreadable images and images
-    smaller than `min_size` on either side. Raises DataError if nothing is left."""
+    """Reads `paths` at their own depth (convert with `as_unit`), skipping with a warning that
+    names the file unreadable images and images smaller than `min_size` on either side.
+    Raises DataError if nothing is left."""
     images, kept = [], []
     for path in paths:
         try:

@@ -27,6 +27,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
+from sgan_tf.data.images import as_unit
+
 STAGE_DEGRADATIONS = {
     "denoise": (True, False),  # (noise, enhance degradation)
     "enhance": (False, True),
@@ -123,7 +125,8 @@ def degrade(config: SynthesisConfig, clean: tf.Tensor, seed) -> tf.Tensor:
 
 
 def random_crop(images: Sequence[np.ndarray], crop_size: int, seed: int, index: int, augment: bool) -> np.ndarray:
-    """A crop chosen by [seed, index]: image drawn with probability proportional to area."""
+    """A float32 [c, c, 1] crop on [0, 1] chosen by [seed, index]; the image is drawn with
+    probability proportional to its area."""
     rng = np.random.default_rng([seed, index])
     areas = np.array([im.size for im in images], dtype=np.float64)
     image = images[rng.choice(len(images), p=areas / areas.sum())]
@@ -134,7 +137,7 @@ def random_crop(images: Sequence[np.ndarray], crop_size: int, seed: int, index: 
         crop = np.rot90(crop, k=rng.integers(4))
         if rng.integers(2):
             crop = crop[:, ::-1]
-    return np.ascontiguousarray(crop, dtype=np.float32)[..., np.newaxis]
+    return np.ascontiguousarray(as_unit(crop))[..., np.newaxis]
 
 
 def example_indices(start_step: int, global_batch: int, pipeline_id: int = 0, num_pipelines: int = 1) -> Iterator[int]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import tensorflow as tf
 
 from sgan_tf import models
@@ -40,7 +38,3 @@ def load_generator(model_dir: str, checkpoint: str | None = None) -> tuple[model
     except AssertionError as e:
         raise UserError(f"{checkpoint} does not hold the generator described in {CONFIG_FILE}: {e}") from e
     return generator, int(step.numpy())
-
-
-def config_path(model_dir: str) -> str:
-    return os.path.join(model_dir, CONFIG_FILE)

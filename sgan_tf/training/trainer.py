@@ -16,6 +16,7 @@ from absl import logging
 
 from sgan_tf import losses, models
 from sgan_tf.data import synthesis
+from sgan_tf.errors import UserError
 from sgan_tf.training import config as config_lib
 from sgan_tf.training.strategy import is_chief, worker_id
 
@@ -67,7 +68,7 @@ class GANTrainer:
         self.chief = is_chief(strategy)
         replicas = strategy.num_replicas_in_sync
         if config.batch_size % replicas:
-            raise config_lib.UserError(f"--batch_size={config.batch_size} is not divisible by {replicas} replicas")
+            raise UserError(f"--batch_size={config.batch_size} is not divisible by {replicas} replicas")
         c = config.crop_size
         keras.utils.set_random_seed(config.seed)  # same seed, same initial weights
         with strategy.scope():
@@ -166,7 +167,7 @@ class GANTrainer:
             try:
                 self.checkpoint.restore(latest).assert_existing_objects_matched()
             except (AssertionError, ValueError, tf.errors.OpError) as e:
-                raise config_lib.UserError(
+                raise UserError(
                     f"{latest} does not match this model ({type(e).__name__}); use a new --model_dir "
                     "or the model flags it was trained with"
                 ) from e
