@@ -12,7 +12,8 @@ A run to evaluate (paper-size G1, Train400 training images, BSD68 as validation)
 (--vgg_weight=0 on a machine without the ImageNet VGG weights; the schedule flags may be
 changed between resumed runs, e.g. to fit the adversarial phase into the time available.)
 
-  python benchmarks/learning_g1.py --model_dir=RUN [--every=3000] [--sigma=25] [--dataset=BSD68]
+  python benchmarks/learning_g1.py --model_dir=RUN [--every=3000 | --steps=1000,7000,10000]
+      [--sigma=25] [--dataset=BSD68]
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def training_time(model_dir: str) -> dict:
 def main() -> None:
     model_dir = arg("model_dir")
     if not model_dir:
-        sys.exit("usage: learning_g1.py --model_dir=RUN [--every=3000] [--sigma=25] [--dataset=BSD68]")
+        sys.exit("usage: learning_g1.py --model_dir=RUN [--every=3000 | --steps=S1,S2] [--sigma=25] [--dataset=BSD68]")
     sigma, every, name = float(arg("sigma", "25")), int(arg("every", "3000")), arg("dataset", "BSD68")
     folder = shared_data("natural", name)
     if folder is None:
@@ -88,7 +89,9 @@ def main() -> None:
         return
     clean, noisy = noisy_set(folder, sigma, seed=0)
     checkpoints = list_checkpoints(model_dir)
-    chosen = [(s, p) for s, p in checkpoints if s % every == 0]
+    steps = arg("steps")
+    wanted = {int(v) for v in steps.split(",")} if steps else None
+    chosen = [(s, p) for s, p in checkpoints if (s in wanted if wanted else s % every == 0)]
     if checkpoints and checkpoints[-1] not in chosen:
         chosen.append(checkpoints[-1])
     rows = []

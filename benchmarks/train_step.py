@@ -49,7 +49,7 @@ def measure_stage(stage: str, reference: float, min_seconds: float = 20.0, phase
         adversarial = phase == "adversarial"
         run = lambda: {k: v.numpy() for k, v in trainer.step(iterator, adversarial).items()}
         seconds = best_time(run, warmup=2, repeats=3, min_seconds=min_seconds)
-        flops = graph_flops(trainer._steps[adversarial].get_concrete_function(iterator).graph)
+        flops = graph_flops(trainer.step_function(adversarial).get_concrete_function(iterator).graph)
         row[phase] = {
             "seconds_per_step": round(seconds, 4),
             "images_per_s": round(BATCH / seconds, 2),

@@ -149,8 +149,12 @@ class GANTrainer:
         metrics.update({name: self._average(value) for name, value in terms.items()})
         return metrics
 
+    def step_function(self, adversarial: bool):
+        """The compiled (tf.function) global step of a phase; takes a distributed iterator."""
+        return self._steps[adversarial]
+
     def step(self, iterator, adversarial: bool) -> dict[str, tf.Tensor]:
-        """One global step (compiled) on the next batch of a distributed iterator."""
+        """One global step on the next batch of a distributed iterator."""
         return self._steps[adversarial](iterator)
 
     def _distributed_step(self, iterator, adversarial: bool) -> dict[str, tf.Tensor]:
