@@ -23,13 +23,17 @@ def test_folder_is_read_recursively_with_every_format(image_folder):
         assert 0.0 <= unit.min() and unit.max() <= 1.0 and unit.max() > 0.5
 
 
+def to_unit_gray(image):
+    return im.as_unit(im.to_gray(image))
+
+
 def test_depths_map_to_unit_scale():
-    np.testing.assert_allclose(im.to_unit_gray(np.array([[0, 255]], np.uint8)), [[0.0, 1.0]])
-    np.testing.assert_allclose(im.to_unit_gray(np.array([[0, 65535]], np.uint16)), [[0.0, 1.0]])
-    np.testing.assert_allclose(im.to_unit_gray(np.array([[-0.5, 0.25, 2.0]], np.float32)), [[0.0, 0.25, 1.0]])
+    np.testing.assert_allclose(to_unit_gray(np.array([[0, 255]], np.uint8)), [[0.0, 1.0]])
+    np.testing.assert_allclose(to_unit_gray(np.array([[0, 65535]], np.uint16)), [[0.0, 1.0]])
+    np.testing.assert_allclose(to_unit_gray(np.array([[-0.5, 0.25, 2.0]], np.float32)), [[0.0, 0.25, 1.0]])
     bgra = np.zeros((2, 2, 4), np.uint8)
     bgra[..., 2] = 255  # pure red, alpha 0
-    np.testing.assert_allclose(im.to_unit_gray(bgra), 0.299, atol=0.01)
+    np.testing.assert_allclose(to_unit_gray(bgra), 0.299, atol=0.01)
     assert im.to_gray(np.array([[1, 2]], np.int32)).dtype == np.float32  # other ints -> [0, 1] floats
     with pytest.raises(ValueError, match="NaN"):
         im.to_gray(np.array([[np.nan]], np.float32))

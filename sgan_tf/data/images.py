@@ -55,16 +55,9 @@ def to_gray(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"unsupported image rank {image.ndim}")
     if image.dtype in (np.uint8, np.uint16):
         return np.ascontiguousarray(image)
-    if np.issubdtype(image.dtype, np.integer):
-        return as_unit(image)
     if not np.all(np.isfinite(image)):
         raise ValueError("image has NaN or inf pixels")
     return as_unit(image)
-
-
-def to_unit_gray(image: np.ndarray) -> np.ndarray:
-    """Any-depth grayscale/BGR(A) array -> float32 [H, W] on [0, 1]."""
-    return as_unit(to_gray(image))
 
 
 def read_image(path: str) -> np.ndarray:

@@ -124,12 +124,26 @@ def degrade(config: SynthesisConfig, clean: tf.Tensor, seed) -> tf.Tensor:
     return x
 
 
-def random_crop(images: Sequence[np.ndarray], crop_size: int, seed: int, index: int, augment: bool) -> np.ndarray:
-    """A float32 [c, c, 1] crop on [0, 1] chosen by [seed, index]; the image is drawn with
-    probability proportional to its area."""
-    rng = np.random.default_rng([seed, index])
+def area_probabilities(images: Sequence[np.ndarray]) -> np.ndarray:
+    """Probability of drawing each image: proportional to its area (uniform over pixels)."""
     areas = np.array([im.size for im in images], dtype=np.float64)
-    image = images[rng.choice(len(images), p=areas / areas.sum())]
+    return areas / areas.sum()
+
+
+def random_crop(
+    images: Sequence[np.ndarray],
+    crop_size: int,
+    seed: int,
+    index: int,
+    augment: bool,
+    probabilities: np.ndarray | None = None,
+) -> np.ndarray:
+    """A float32 [c, c, 1] crop on [0, 1] chosen by [seed, index]; the image is drawn with
+    `probabilities` (default `area_probabilities(images)`; pass them precomputed in loops)."""
+    rng = np.random.default_rng([seed, index])
+    if probabilities is None:
+        probabilities = area_probabilities(images)
+    image = images[rng.choice(len(images), p=probabilities)]
     top = rng.integers(0, image.shape[0] - crop_size + 1)
     left = rng.integers(0, image.shape[1] - crop_size + 1)
     crop = image[top : top + crop_size, left : left + crop_size]
@@ -164,10 +178,11 @@ def pair_dataset(
 ) -> tf.data.Dataset:
     """Unbatched (degraded, clean) pairs for the given example indices."""
     c = config.crop_size
+    probabilities = area_probabilities(images)
 
     def crops():
         for index in indices:
-            yield index, random_crop(images, c, seed, index, config.augment)
+            yield index, random_crop(images, c, seed, index, config.augment, probabilities)
 
     ds = tf.data.Dataset.from_generator(
         crops,

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from sgan_tf import models
 from sgan_tf.errors import UserError
-from sgan_tf.training.config import CONFIG_FILE, load_saved
+from sgan_tf.training.config import CONFIG_FILE, TrainConfig, build_generator, load_saved
 
 
 def list_checkpoints(model_dir: str) -> list[tuple[int, str]]:
@@ -26,10 +26,7 @@ def load_generator(model_dir: str, checkpoint: str | None = None) -> tuple[model
     checkpoint = checkpoint or tf.train.latest_checkpoint(model_dir)
     if checkpoint is None:
         raise UserError(f"{model_dir} holds no checkpoint yet")
-    generator = models.generator(
-        saved["num_blocks"], saved["filters"], global_residual=saved["global_residual"],
-        name=f"{saved['stage']}_generator",
-    )
+    generator = build_generator(TrainConfig(**saved))
     generator(tf.zeros([1, 16, 16, 1]))
     step = tf.Variable(0, dtype=tf.int64)
     status = tf.train.Checkpoint(generator=generator, global_step=step).restore(checkpoint)

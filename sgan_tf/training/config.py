@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 
+from sgan_tf import models
 from sgan_tf.data.synthesis import STAGE_DEGRADATIONS, SynthesisConfig
 from sgan_tf.errors import UserError
 
@@ -116,6 +117,13 @@ class TrainConfig:
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+
+def build_generator(config: TrainConfig) -> models.Generator:
+    """The (unbuilt) generator a resolved config describes; training and loading share it."""
+    return models.generator(
+        config.num_blocks, config.filters, global_residual=config.global_residual, name=f"{config.stage}_generator"
+    )
 
 
 CONFIG_FILE = "config.json"

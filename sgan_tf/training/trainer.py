@@ -72,9 +72,7 @@ class GANTrainer:
         c = config.crop_size
         keras.utils.set_random_seed(config.seed)  # same seed, same initial weights
         with strategy.scope():
-            self.generator = models.generator(
-                config.num_blocks, config.filters, global_residual=config.global_residual, name=f"{config.stage}_generator"
-            )
+            self.generator = config_lib.build_generator(config)
             self.discriminator = models.discriminator(c, filters=config.disc_filters, dense_units=config.disc_dense_units)
             self.generator(tf.zeros([1, c, c, 1]))
             self.discriminator(tf.zeros([1, c, c, 1]))
@@ -155,7 +153,7 @@ class GANTrainer:
 
     def step(self, iterator, adversarial: bool) -> dict[str, tf.Tensor]:
         """One global step on the next batch of a distributed iterator."""
-        return self._steps[adversarial](iterator)
+        return self.step_function(adversarial)(iterator)
 
     def _distributed_step(self, iterator, adversarial: bool) -> dict[str, tf.Tensor]:
         x, y = next(iterator)
