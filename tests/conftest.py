@@ -63,3 +63,47 @@ def run_module(module: str, *args: str, env: dict | None = None, timeout: int = 
     return subprocess.run(
         [sys.executable, "-m", module, *args], cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, str]:
+    """model_dirs of tiny denoise, enhance and single GANs trained for a few real steps."""
+    from sgan_tf import training
+
+    root = tmp_path_factory.mktemp("tiny_models")
+    dirs = {}
+    for stage in ("denoise", "enhance", "single"):
+        dirs[stage] = str(root / stage)
+        training.train(tiny_config(dirs[stage], stage=stage, train_steps=3, pretrain_steps=2, num_blocks=2))
+    return dirs
+
+
+def make_deeplesion(root, shapes=((96, 96),) * 4, lesion_types=(4, 5, 1, 2), border=False) -> list:
+    """A small DeepLesion-layout set: one disk lesion per slice, masks/ beside Images_png/.
+    With border=True the first lesion touches the image edge. Returns the LesionRecords."""
+    from sgan_tf.data import ct, deeplesion, recist
+
+    rng = np.random.default_rng(1)
+    records = []
+    for i, ((h, w), kind) in enumerate(zip(shapes, lesion_types)):
+        hu = np.full((h, w), 40.0, np.float32) + rng.normal(0, 15, (h, w)).astype(np.float32)
+        mask = np.zeros((h, w), np.uint8)
+        cx, cy = (6, h // 2) if border and i == 0 else (w // 2 + i, h // 2 - i)
+        cv2.ellipse(mask, (cx, cy), (9 + i, 6 + i), 20 * i, 0, 360, 1, -1)
+        hu[mask > 0] -= 60.0
+        name = f"{i + 1:06d}_01_01_{i + 10:03d}.png"
+        rel = os.path.join(name.rsplit("_", 1)[0], name.rsplit("_", 1)[1])
+        ct.write_hu_png(os.path.join(root, deeplesion.IMAGES_DIR, rel), hu)
+        os.makedirs(os.path.dirname(os.path.join(root, deeplesion.MASKS_DIR, rel)), exist_ok=True)
+        cv2.imwrite(os.path.join(root, deeplesion.MASKS_DIR, rel), mask * 255)
+        pts = recist.recist_from_mask(mask)
+        ys, xs = np.nonzero(mask)
+        records.append(deeplesion.LesionRecord(
+            file_name=name, patient_index=i + 1, study_index=1, series_id=1, key_slice_index=i + 10,
+            recist=pts, bbox=(xs.min() - 5.0, ys.min() - 5.0, xs.max() + 5.0, ys.max() + 5.0),
+            diameters=recist.axis_lengths(pts), normalized_location=(cx / w, cy / h, 0.5),
+            lesion_type=kind, possibly_noisy=0, slice_range=(i + 10, i + 10), spacing=(0.8, 0.8, 5.0),
+            image_size=(h, w), window=(-175.0, 275.0), gender="F", age=50.0, split=1 + i % 3,
+        ))
+    deeplesion.write_dl_info(os.path.join(root, deeplesion.INFO_FILE), records)
+    return records

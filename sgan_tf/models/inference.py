@@ -48,6 +48,13 @@ class FoldedGenerator(tf.Module):
         self.trunk = _fold(generator.trunk_conv, generator.trunk_bn)
         self.tail = _fold(generator.tail, None)
 
+    @property
+    def receptive_radius(self) -> int:
+        """Pixels of context each output pixel sees on every side (sum of conv half-widths).
+        Tiles overlapping by this much on each side reproduce untiled inference exactly."""
+        convs = [self.head, self.trunk, self.tail] + [c for c1, _, c2 in self.blocks for c in (c1, c2)]
+        return sum(int(kernel.shape[0]) // 2 for kernel, _ in convs)
+
     @tf.function(reduce_retracing=True)
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         head = _prelu(_conv(x, self.head), self.head_alpha)

@@ -1,0 +1,68 @@
+"""HU conversion (the int32 path), windows and the network scale, 16-bit HU PNGs."""
+
+import cv2
+import numpy as np
+import pytest
+
+from sgan_tf.data import ct
+from sgan_tf.errors import DataError, UserError
+
+
+def test_png_values_become_hu_without_uint16_wraparound():
+    stored = np.array([[0, 31744, 32768], [32808, 33792, 65535]], np.uint16)
+    hu = ct.hu_from_png16(stored)
+    np.testing.assert_array_equal(hu, [[-32768, -1024, 0], [40, 1024, 32767]])
+    assert hu.dtype == np.float32
+    # In uint16 arithmetic the same subtraction wraps around (-1024 -> 64512).
+    assert int((stored - np.uint16(32768))[0, 1]) == 64512
+
+
+def test_hu_png_round_trip_rounds_and_clips(tmp_path):
+    hu = np.array([[-1024.4, -0.6, 39.5], [3071.0, -40000.0, 40000.0]], np.float32)
+    path = str(tmp_path / "sub" / "slice.png")
+    ct.write_hu_png(path, hu)
+    assert cv2.imread(path, cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    np.testing.assert_array_equal(ct.read_hu_png(path), [[-1024, -1, 40], [3071, -32768, 32767]])
+
+
+def test_eight_bit_or_colour_png_is_refused_by_name(tmp_path):
+    path = str(tmp_path / "eight.png")
+    cv2.imwrite(path, np.zeros((8, 8), np.uint8))
+    with pytest.raises(DataError, match="eight.png.*16-bit"):
+        ct.read_hu_png(path)
+    colour = str(tmp_path / "colour.png")
+    cv2.imwrite(colour, np.zeros((8, 8, 3), np.uint16))
+    with pytest.raises(DataError, match="colour.png.*channel"):
+        ct.read_hu_png(colour)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 10)
+    with pytest.raises(DataError, match="broken.png"):
+        ct.read_hu_png(str(broken))
+
+
+def test_window_maps_to_unit_and_back():
+    w = ct.WINDOWS["soft_tissue"]
+    assert (w.lo, w.hi) == (-160.0, 240.0)
+    np.testing.assert_allclose(w.to_unit(np.array([-1000, -160, 40, 240, 2000])), [0, 0, 0.5, 1, 1])
+    hu = np.array([-100.0, 0.0, 200.0])
+    np.testing.assert_allclose(w.to_hu(w.to_unit(hu)), hu, atol=1e-4)
+    assert ct.NETWORK_WINDOW == w
+
+
+def test_presets_and_window_specs():
+    assert ct.WINDOWS["full"] == ct.Window(-1024, 3071)
+    assert ct.WINDOWS["lung"] == ct.Window(-1350, 150)
+    assert ct.parse_window("bone") == ct.WINDOWS["bone"]
+    assert ct.parse_window("-100, 300") == ct.Window(-100, 300)
+    own = ct.Window(-175, 275)
+    assert ct.parse_window("dicom", own) == own
+    assert ct.parse_window("dicom", None) == ct.NETWORK_WINDOW
+    for bad in ("brain", "1,2,3", "300,-100"):
+        with pytest.raises(UserError):
+            ct.parse_window(bad)
+
+
+def test_check_finite_names_the_item():
+    ct.check_finite(np.zeros((2, 2)), "ok")
+    with pytest.raises(DataError, match="scan.dcm: 2 NaN/inf"):
+        ct.check_finite(np.array([[np.nan, 1], [np.inf, 0]]), "scan.dcm")

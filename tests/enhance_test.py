@@ -1,0 +1,131 @@
+"""Stacked enhancement: tiling equivalence, shapes and alignment with tiny trained models, variants."""
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from sgan_tf import enhance, models
+from sgan_tf.data import ct, recist
+from sgan_tf.errors import DataError, UserError
+
+
+@pytest.fixture(scope="module")
+def random_stage():
+    """A 2-block generator with a random (non-zero) tail, so it is far from the identity."""
+    keras_gen = models.generator(2, 8)
+    keras_gen(tf.zeros([1, 16, 16, 1]))
+    keras_gen.tail.kernel.assign(tf.random.stateless_normal(keras_gen.tail.kernel.shape, [1, 2], stddev=0.2))
+    return enhance.GeneratorStage(models.fold_generator(keras_gen), {"model_dir": "random"}, tile_size=72)
+
+
+def test_receptive_radius_counts_every_conv(random_stage):
+    assert random_stage.module.receptive_radius == 4 + 2 * 2 + 1 + 4
+
+
+def test_tile_origins_cover_the_image_with_full_tiles():
+    assert enhance.tile_starts(50, 64, 20) == [0]
+    starts = enhance.tile_starts(300, 72, 30)
+    assert starts[0] == 0 and starts[-1] == 300 - 72
+    assert all(b - a <= 30 for a, b in zip(starts, starts[1:]))
+
+
+@pytest.mark.parametrize("shape", [(300, 257), (72, 200), (513, 73)])
+def test_tiled_inference_equals_untiled(random_stage, shape):
+    x = np.random.default_rng(0).random(shape).astype(np.float32)
+    full = np.clip(random_stage._run(x), 0, 1)
+    tiled = random_stage(x)
+    assert np.abs(full - x).mean() > 0.05  # the model really changes the image
+    np.testing.assert_allclose(tiled, full, atol=1e-5)
+
+
+def test_tiles_blend_with_weights_that_sum_to_one():
+    calls = []
+
+    def record(tile):
+        calls.append(tile.shape)
+        return np.ones_like(tile)
+
+    out = enhance.tiled_apply(record, np.zeros((200, 150), np.float32), tile=64, margin=8, blend=8)
+    np.testing.assert_allclose(out, 1.0, atol=1e-6)
+    assert len(calls) > 4 and all(c == (64, 64) for c in calls)
+    with pytest.raises(UserError, match="too small"):
+        enhance.tiled_apply(record, np.zeros((200, 200), np.float32), tile=32, margin=12, blend=8)
+
+
+def _disk_image(size=40, center=(24, 15), radius=4):
+    hu = np.full((size, size), 40.0, np.float32)
+    yy, xx = np.mgrid[:size, :size]
+    hu[(xx - center[0]) ** 2 + (yy - center[1]) ** 2 <= radius ** 2] = 200.0
+    return hu
+
+
+def _centroid(channel):
+    w = np.clip(channel - np.median(channel), 0, None)
+    yy, xx = np.mgrid[: channel.shape[0], : channel.shape[1]]
+    return np.array([(w * xx).sum() / w.sum(), (w * yy).sum() / w.sum()])
+
+
+@pytest.mark.parametrize("zoom", [1.0, 2.5])
+def test_sgan_channels_are_aligned_at_the_zoomed_size(tiny_models, zoom):
+    enh = enhance.Enhancer.from_model_dirs("sgan", tiny_models["denoise"], tiny_models["enhance"])
+    hu = _disk_image()
+    result = enh(hu, zoom)
+    size = int(round(40 * zoom))
+    for name in ("og", "denoised", "enhanced", "og_hu", "denoised_hu", "enhanced_hu"):
+        assert getattr(result, name).shape == (size, size), name
+    assert result.composite.shape == (size, size, 3) and result.composite_hu.shape == (size, size, 3)
+    assert result.composite.min() >= 0 and result.composite.max() <= 1
+    expected = recist.to_roi(np.array([[24.0, 15.0]]), recist.RoiBox(0, 0, 40), zoom)[0]
+    for c in range(3):
+        np.testing.assert_allclose(_centroid(result.composite[..., c]), expected, atol=0.75)
+    np.testing.assert_allclose(result.og_hu, cv2.resize(hu, (size, size), interpolation=cv2.INTER_CUBIC))
+    np.testing.assert_allclose(result.enhanced_hu, ct.NETWORK_WINDOW.to_hu(result.enhanced), atol=1e-3)
+    assert result.window == ct.NETWORK_WINDOW and result.variant == "sgan"
+    assert enh.info["denoise_model"]["step"] == 3 and enh.info["enhance_model"]["checkpoint"] == "ckpt-3"
+
+
+def test_variants_share_the_path(tiny_models):
+    hu = _disk_image()
+    gan1 = enhance.Enhancer.from_model_dirs("gan1", denoise_model=tiny_models["denoise"])(hu, 2.0)
+    np.testing.assert_array_equal(gan1.denoised, gan1.enhanced)
+    sgan = enhance.Enhancer.from_model_dirs("sgan", tiny_models["denoise"], tiny_models["enhance"])(hu, 2.0)
+    np.testing.assert_allclose(sgan.denoised, gan1.denoised, atol=1e-6)
+    gan = enhance.Enhancer.from_model_dirs("gan", single_model=tiny_models["single"])(hu, 2.0)
+    np.testing.assert_array_equal(gan.denoised, gan.enhanced)
+    og = enhance.Enhancer.from_model_dirs("og")(hu, 2.0)
+    np.testing.assert_array_equal(og.composite[..., 0], og.composite[..., 2])
+    np.testing.assert_array_equal(og.og, sgan.og)
+    with pytest.raises(UserError, match="needs --enhance_model"):
+        enhance.Enhancer.from_model_dirs("sgan", denoise_model=tiny_models["denoise"])
+
+
+def test_window_choice_changes_the_network_scale(tiny_models):
+    enh = enhance.Enhancer.from_model_dirs("og")
+    hu = _disk_image()
+    lung = enh(hu, window=ct.WINDOWS["lung"])
+    assert lung.window == ct.WINDOWS["lung"]
+    np.testing.assert_allclose(lung.og, ct.WINDOWS["lung"].to_unit(hu))
+
+
+def test_bad_images_and_model_dirs_are_refused(tiny_models, tmp_path):
+    enh = enhance.Enhancer.from_model_dirs("og")
+    bad = _disk_image()
+    bad[3, 3] = np.nan
+    with pytest.raises(DataError, match="1 NaN/inf"):
+        enh(bad)
+    with pytest.raises(DataError, match="shape"):
+        enh(np.zeros((4, 4, 3)))
+    with pytest.raises(UserError, match="only enlarges"):
+        enh(_disk_image(), zoom=0.5)
+    with pytest.raises(UserError, match="not a training model_dir"):
+        enhance.load_stage(str(tmp_path))
+    with pytest.raises(UserError, match="not found"):
+        enhance.load_stage(str(tmp_path / "missing"))
+
+
+def test_one_off_function_matches_the_class(tiny_models):
+    hu = _disk_image()
+    a = enhance.enhance(hu, tiny_models["denoise"], tiny_models["enhance"], zoom=1.5)
+    b = enhance.Enhancer.from_model_dirs("sgan", tiny_models["denoise"], tiny_models["enhance"])(hu, 1.5)
+    np.testing.assert_allclose(a.composite_hu, b.composite_hu, atol=1e-4)
