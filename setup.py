@@ -29,13 +29,18 @@ setup(
     extras_require={
         "cpu": [f"tensorflow-cpu=={TF_VERSION}"],
         "gpu": [f"tensorflow[and-cuda]=={TF_VERSION}"],
-        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+        # Decoders for compressed DICOM (JPEG lossless, JPEG-LS, JPEG 2000, RLE); pylibjpeg-libjpeg
+        # is GPL-3.0 licensed. The test extra includes them (a self-reference) so CI decodes them all.
+        "dicom": ["pylibjpeg>=2.0", "pylibjpeg-libjpeg>=2.1", "pylibjpeg-openjpeg>=2.0", "pylibjpeg-rle>=2.0"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "sgan-tf[dicom]"],
         # BM3D baseline; the bm3d package is free for non-commercial use only.
         "bm3d": ["bm3d>=4.0"],
     },
     entry_points={
         "console_scripts": [
             "train_main=sgan_tf.train_main:run",
+            "phantom_main=sgan_tf.phantom_main:run",
+            "enhance_main=sgan_tf.enhance_main:run",
         ],
     },
 )

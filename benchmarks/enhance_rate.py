@@ -8,9 +8,9 @@ denoisers run on the same ROI at its native size with sigma estimated from the R
 figure is a ratio taken in this run: SGAN ROIs/s / denoiser ROIs/s, and the pipeline's
 GFLOP/s / fp32 matmul GFLOP/s.
 
-Memory: each mode runs in its own child process (G2 at zoom 1 on a 512 x 512 slice, the
-heavier stage); the figure is the peak RSS growth over the same process after a 64 x 64
-warm-up (ru_maxrss), tiled (tile 256) vs untiled.
+Memory: each mode runs in its own child process (G2 at zoom 1 on a 512 x 512 and a
+1024 x 1024 slice, the heavier stage); the figure is the peak RSS growth during that call
+(Linux VmHWM, reset after a 64 x 64 warm-up), tiled (tile 256) vs untiled.
 
 Weights are random unless --denoise_model/--enhance_model point to training model dirs:
 speed and memory do not depend on them.
@@ -23,11 +23,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 
-from common import best_time, graph_flops, matmul_gflops, write_result
+from common import best_time, matmul_gflops, write_result
 
 import numpy as np
 import tensorflow as tf
@@ -56,7 +55,9 @@ def _roi(long_px: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
 
 
 def _flops(stage: enhance.GeneratorStage, size: int) -> float:
-    return graph_flops(stage.module.__call__.get_concrete_function(tf.TensorSpec([1, size, size, 1])).graph)
+    """Conv multiply-add FLOPs (x2) of one size x size image: every conv is stride 1, SAME."""
+    kernels = [v for v in stage.module.trainable_variables + stage.module.non_trainable_variables if v.shape.rank == 4]
+    return 2.0 * size * size * sum(float(np.prod(k.shape)) for k in kernels)
 
 
 def _denoisers():
@@ -96,15 +97,23 @@ def rate(args) -> dict:
     return out
 
 
-def memory_child(tile_size: int) -> dict:
+def _proc_status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+def memory_child(tile_size: int, size: int) -> dict:
+    """Peak RSS growth while G2 enhances one size x size slice (Linux: VmHWM reset via clear_refs)."""
     g2 = _stage(models.enhance_generator(), None, tile_size)
     enh = enhance.Enhancer(None, g2, "gan")
     enh(np.zeros((64, 64), np.float32))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    enh(np.random.default_rng(0).normal(40, 40, (512, 512)).astype(np.float32))
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"tile_size": tile_size, "peak_rss_growth_mb": round((after - before) / 1024, 1),
-            "peak_rss_mb": round(after / 1024, 1)}
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets the peak (VmHWM) to the current RSS
+    before = _proc_status_kb("VmRSS")
+    enh(np.random.default_rng(0).normal(40, 40, (size, size)).astype(np.float32))
+    peak = _proc_status_kb("VmHWM")
+    return {"tile_size": tile_size, "size": size, "rss_before_mb": round(before / 1024, 1),
+            "peak_growth_mb": round((peak - before) / 1024, 1)}
 
 
 def main() -> None:
@@ -112,17 +121,21 @@ def main() -> None:
     parser.add_argument("--denoise_model")
     parser.add_argument("--enhance_model")
     parser.add_argument("--memory_child", type=int)
+    parser.add_argument("--memory_size", type=int, default=512)
     args = parser.parse_args()
     if args.memory_child is not None:
-        print(json.dumps(memory_child(args.memory_child)))
+        print(json.dumps(memory_child(args.memory_child, args.memory_size)))
         return
-    result = {"rate": rate(args), "memory_512": {}}
-    for label, tile in (("tiled_256", 256), ("untiled", 100_000)):
-        child = subprocess.run([sys.executable, __file__, f"--memory_child={tile}"], capture_output=True, text=True,
-                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=True)
-        result["memory_512"][label] = json.loads(child.stdout.strip().splitlines()[-1])
-    tiled, untiled = (result["memory_512"][k]["peak_rss_growth_mb"] for k in ("tiled_256", "untiled"))
-    result["memory_512"]["tiled_over_untiled"] = round(tiled / untiled, 3) if untiled else None
+    result = {"rate": rate(args), "memory": {}}
+    for size in (512, 1024):
+        row = {}
+        for label, tile in (("tiled_256", 256), ("untiled", 100_000)):
+            child = subprocess.run(
+                [sys.executable, __file__, f"--memory_child={tile}", f"--memory_size={size}"], capture_output=True,
+                text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=True)
+            row[label] = json.loads(child.stdout.strip().splitlines()[-1])
+        row["tiled_over_untiled"] = round(row["tiled_256"]["peak_growth_mb"] / row["untiled"]["peak_growth_mb"], 3)
+        result["memory"][f"slice_{size}"] = row
     write_result("enhance_rate", result)
 
 

@@ -1,0 +1,887 @@
+"""Simulated low-dose CT lesion set in the DeepLesion layout, with true masks and clean copies.
+
+Each slice is drawn independently from its own seed (`np.random.SeedSequence(seed,
+spawn_key=(0, index))`), so slice i is the same whatever the set size or worker count:
+
+1. Anatomy in HU at one body level (thorax, upper abdomen, pelvis): air, skin, subcutaneous
+   fat, muscle, organs, vessels, bones, lungs with vessels; mild low-frequency texture.
+2. One lesion of a DeepLesion coarse type (1 bone ... 8 pelvis) in a host organ typical of
+   that type: a star-shaped blob (ellipse with radial Fourier perturbations), sharp or
+   blurred boundary, homogeneous or not. Its true mask is the blob's soft profile >= 0.5.
+3. A CT scan by physics: HU -> linear attenuation (mu = MU_WATER * (1 + HU / 1000) per mm,
+   times the pixel spacing) -> parallel-beam sinogram -> Poisson counts at I0 photons per ray
+   (counts clamped >= 1) -> -log(counts / I0) -> filtered back-projection (Hann-apodised ramp)
+   -> HU. The clean copy is the FBP of the noise-free sinogram, so the pair differs by noise only.
+
+Geometry convention (as skimage.transform.radon with circle=True): square images, the body
+inside the inscribed circle, projection angles `projection_angles(views)` over [0, 180)
+degrees, rotation centre at pixel (n // 2, n // 2). Pixels outside the circle are set to
+`AIR_HU` in the reconstructions, like the field outside a scanner's reconstruction circle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+from absl import logging
+
+from sgan_tf.data import deeplesion, recist
+from sgan_tf.data.ct import AIR_HU, write_hu_png
+from sgan_tf.errors import DataError, UserError
+
+MU_WATER = 0.02  # linear attenuation of water, 1/mm (about 60-70 keV)
+DEFAULT_SIZE = 512
+MIN_SIZE = 128  # smaller slices leave some organs too few pixels for a lesion
+DEFAULT_PHOTONS = (2.5e4, 1.5e5)  # incident photons per ray, drawn log-uniformly per slice
+VIEWS_PER_PIXEL = 1.5  # projection views per image column (768 at 512 px)
+SPACING_RANGE = (0.7, 0.9)  # mm per pixel at 512 px (field of view 358-461 mm)
+SLICE_MM = 5.0
+BBOX_PAD = 5  # DeepLesion's bounding boxes pad the lesion by 5 px
+MIN_LESION_PX = 5.0  # smallest long diameter in pixels (matters for small test images)
+
+LEVELS = ("thorax", "abdomen", "pelvis")
+LEVEL_Z = {"thorax": (0.15, 0.4), "abdomen": (0.45, 0.62), "pelvis": (0.7, 0.9)}
+DICOM_WINDOWS = {5: (-1350.0, 150.0), 1: (-500.0, 1300.0)}  # by lesion type; others: SOFT_WINDOW
+SOFT_WINDOW = (-175.0, 275.0)
+SPLIT_FRACTIONS = (0.7, 0.15, 0.15)  # train, val, test
+
+
+class LesionSite(NamedTuple):
+    """Where lesions of one coarse type go."""
+
+    levels: tuple[str, ...]  # body levels
+    hosts: tuple[str, ...]  # tissues the lesion's centre may lie in
+    within: tuple[str, ...] | None  # tissues the whole lesion must lie in (None: the body)
+    long_mm: tuple[float, float]  # range of the long diameter
+
+
+LESION_SITES = {
+    1: LesionSite(LEVELS, ("vertebra", "rib", "pelvic_bone", "sternum", "femur"), None, (8.0, 40.0)),
+    2: LesionSite(("abdomen",), ("pancreas", "visceral_fat", "stomach"), None, (10.0, 60.0)),
+    3: LesionSite(("thorax",), ("mediastinum",), None, (10.0, 50.0)),
+    4: LesionSite(("abdomen",), ("liver",), ("liver",), (5.0, 60.0)),
+    5: LesionSite(("thorax",), ("lung",), ("lung", "lung_vessel"), (5.0, 30.0)),
+    6: LesionSite(("abdomen",), ("kidney",), None, (8.0, 50.0)),
+    7: LesionSite(LEVELS, ("subcut_fat", "muscle"), None, (10.0, 60.0)),
+    8: LesionSite(("pelvis",), ("pelvic_fat", "bladder", "rectum"), None, (10.0, 60.0)),
+}
+
+# Inner look of a lesion and its probability (necrotic only from 20 mm on).
+_PATTERNS = {"homogeneous": 0.4, "textured": 0.35, "calcified": 0.1, "necrotic": 0.15}
+
+# ----------------------------------------------------------------------------- CT physics
+
+
+def projection_angles(views: int) -> np.ndarray:
+    """Projection angles in degrees: `views` (even) steps over [0, 180)."""
+    if views < 2 or views % 2:
+        raise ValueError(f"views must be even and >= 2, got {views}")
+    return np.arange(views) * (180.0 / views)
+
+
+def _reflected(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(valid, index): detector bin t of a 90-degree-turned frame is bin 2c - t of this one."""
+    index = 2 * (n // 2) - np.arange(n)
+    valid = (index >= 0) & (index < n)
+    return valid, index[valid]
+
+
+def radon(image: np.ndarray, views: int) -> np.ndarray:
+    """Parallel-beam sinogram [n, views] of a square image that is zero outside its inscribed
+    circle; matches skimage.transform.radon(image, projection_angles(views), circle=True).
+
+    Each rotation (bilinear, cv2.warpAffine) serves two views: column sums give angle a,
+    row sums angle a + 90 degrees.
+    """
+    image = np.ascontiguousarray(image, np.float32)
+    n = image.shape[0]
+    if image.shape != (n, n):
+        raise ValueError(f"radon needs a square image, got {image.shape}")
+    half = views // 2
+    angles = projection_angles(views)
+    valid, index = _reflected(n)
+    sinogram = np.zeros((n, views), np.float32)
+    for k in range(half):
+        matrix = cv2.getRotationMatrix2D((n // 2, n // 2), float(angles[k]), 1.0)
+        turned = cv2.warpAffine(image, matrix, (n, n), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        sinogram[:, k] = turned.sum(axis=0)
+        sinogram[valid, k + half] = turned.sum(axis=1)[index]
+    return sinogram
+
+
+def ramp_filter(n: int, filter_name: str = "hann") -> np.ndarray:
+    """Frequency response of the FBP filter for n detector bins, zero-padded length
+    (power of two >= 2n): the ramp sampled from its band-limited spatial kernel (no DC
+    offset), times a Hann window for 'hann'."""
+    if filter_name not in ("ramp", "hann"):
+        raise ValueError(f"filter_name must be 'ramp' or 'hann', got {filter_name!r}")
+    size = max(64, 1 << int(np.ceil(np.log2(2 * n))))
+    offsets = np.rint(np.fft.fftfreq(size) * size).astype(np.int64)
+    kernel = np.zeros(size)
+    kernel[0] = 0.25
+    odd = offsets % 2 == 1
+    kernel[odd] = -1.0 / (np.pi * offsets[odd]) ** 2
+    response = 2.0 * np.real(np.fft.fft(kernel))
+    if filter_name == "hann":
+        response *= 0.5 * (1.0 + np.cos(2.0 * np.pi * np.fft.fftfreq(size)))
+    return response
+
+
+def fbp(sinograms: np.ndarray, filter_name: str = "hann") -> np.ndarray:
+    """Filtered back-projection of one [n, views] or two [2, n, views] sinograms over
+    `projection_angles(views)`; zero outside the inscribed circle.
+
+    Matches skimage.transform.iradon(..., circle=True, filter_name='ramp' or 'hann'). Each
+    back-projection is one 4-channel cv2.warpAffine that spreads a source row
+    over the image: channels (a, b) take views k and (a, b) + 2 views k + views/2, whose
+    sum is turned by 90 degrees at the end.
+    """
+    single = sinograms.ndim == 2
+    stack = np.asarray(sinograms, np.float64)[None] if single else np.asarray(sinograms, np.float64)
+    count, n, views = stack.shape
+    if count > 2:
+        raise ValueError(f"fbp takes one or two sinograms, got {count}")
+    half = views // 2
+    angles = np.deg2rad(projection_angles(views))
+    response = ramp_filter(n, filter_name)
+    spectrum = np.fft.rfft(stack, n=response.size, axis=1) * response[None, : response.size // 2 + 1, None]
+    filtered = np.fft.irfft(spectrum, n=response.size, axis=1)[:, :n].astype(np.float32)
+    # Four identical source rows read at row 1.5: cv2 takes its slow border path with fewer.
+    source = np.zeros((4, n, 4), np.float32)
+    total = np.zeros((n, n, 4), np.float32)
+    c = n // 2
+    for k in range(half):
+        source[:, :, :count] = filtered[:, :, k].T[None]
+        source[:, :, 2 : 2 + count] = filtered[:, :, k + half].T[None]
+        cos, sin = np.cos(angles[k]), np.sin(angles[k])
+        # Destination pixel (x, y) reads detector bin cos*(x-c) - sin*(y-c) + c of view k.
+        matrix = np.array([[cos, -sin, c * (1.0 - cos + sin)], [0.0, 0.0, 1.5]])
+        total += cv2.warpAffine(source, matrix, (n, n), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    images = total[:, :, :2].copy()
+    valid, index = _reflected(n)
+    images[valid] += total.transpose(1, 0, 2)[index, :, 2:]
+    images = np.moveaxis(images[:, :, :count], 2, 0) * np.float32(np.pi / (2 * views))
+    images *= _circle(n)[None]
+    return images[0] if single else images
+
+
+def _circle(n: int) -> np.ndarray:
+    """True inside the reconstruction circle (radius n // 2 about pixel (n // 2, n // 2))."""
+    yy, xx = np.ogrid[:n, :n]
+    c = n // 2
+    return (yy - c) ** 2 + (xx - c) ** 2 <= c * c
+
+
+def default_views(size: int) -> int:
+    """Views used for a size x size slice: VIEWS_PER_PIXEL per column, rounded to even."""
+    return max(2, 2 * int(round(VIEWS_PER_PIXEL * size / 2)))
+
+
+def simulate_scan(hu: np.ndarray, spacing_mm: float, photons: float, rng: np.random.Generator,
+                  views: int | None = None, filter_name: str = "hann") -> tuple[np.ndarray, np.ndarray]:
+    """(noisy, clean) reconstructions in HU of a phantom in HU (square, air outside the
+    inscribed circle): Poisson counts at `photons` per ray, and the noise-free sinogram."""
+    n = hu.shape[0]
+    views = views or default_views(n)
+    mu = np.maximum(MU_WATER * (1.0 + hu.astype(np.float64) / 1000.0), 0.0) * spacing_mm
+    line_integrals = radon(mu.astype(np.float32), views).astype(np.float64)
+    counts = np.maximum(rng.poisson(photons * np.exp(-line_integrals)), 1)
+    noisy = -np.log(counts / photons)
+    images = fbp(np.stack([noisy, line_integrals]), filter_name)
+    out = (images / (MU_WATER * spacing_mm) - 1.0) * 1000.0
+    out[:, ~_circle(n)] = AIR_HU
+    return out[0].astype(np.float32), out[1].astype(np.float32)
+
+
+# ------------------------------------------------------------------------------- shapes
+
+
+@dataclasses.dataclass
+class _Shape:
+    """A star-shaped region in pixels: a superellipse (power 2 = ellipse) with semi-axes a, b
+    turned by `angle` (radians), its radius times 1 + sum amp * cos(k * phi + phase)."""
+
+    cx: float
+    cy: float
+    a: float
+    b: float
+    angle: float = 0.0
+    power: float = 2.0
+    harmonics: tuple[tuple[int, float, float], ...] = ()
+
+    def radius(self, phi: np.ndarray) -> np.ndarray:
+        """Boundary radius (px) at angle phi relative to the shape's axes."""
+        c, s = np.abs(np.cos(phi)), np.abs(np.sin(phi))
+        r = (np.power(c / self.a, self.power) + np.power(s / self.b, self.power)) ** (-1.0 / self.power)
+        wobble = 1.0
+        for k, amp, phase in self.harmonics:
+            wobble = wobble + amp * np.cos(k * phi + phase)
+        return r * wobble
+
+    def extent(self) -> float:
+        """An upper bound of the boundary radius."""
+        corner = 2 ** (0.5 - 1.0 / self.power) if self.power > 2 else 1.0
+        return max(self.a, self.b) * corner * (1.0 + sum(abs(h[1]) for h in self.harmonics))
+
+    def bounds(self, n: int, margin: float) -> tuple[slice, slice]:
+        """Rows and columns of an n x n image that hold the shape (grown by `margin` px)."""
+        r = self.extent() + margin + 2
+        y0, y1 = max(int(self.cy - r), 0), min(int(self.cy + r) + 2, n)
+        x0, x1 = max(int(self.cx - r), 0), min(int(self.cx + r) + 2, n)
+        return slice(y0, max(y1, y0)), slice(x0, max(x1, x0))
+
+    def distance(self, win: tuple[slice, slice]) -> np.ndarray:
+        """Radial signed distance (px) to the boundary over image bounds `win`: negative inside."""
+        ys = np.arange(win[0].start, win[0].stop, dtype=np.float32)[:, None] - np.float32(self.cy)
+        xs = np.arange(win[1].start, win[1].stop, dtype=np.float32)[None, :] - np.float32(self.cx)
+        r = np.sqrt(xs * xs + ys * ys)
+        phi = np.arctan2(ys, xs) - np.float32(self.angle)
+        return r - self.radius(phi).astype(np.float32)
+
+
+def _coverage(distance: np.ndarray, edge: float) -> np.ndarray:
+    """Soft inside-ness in [0, 1] with a linear ramp `edge` px wide centred on the boundary."""
+    return np.clip(0.5 - distance / edge, 0.0, 1.0)
+
+
+def _wobble(rng: np.random.Generator, amp: float, k_max: int = 5, k_min: int = 2) -> tuple:
+    """Random radial harmonics k_min..k_max with amplitudes up to amp / k."""
+    return tuple((k, float(amp * rng.uniform(0, 1) / k), float(rng.uniform(0, 2 * np.pi)))
+                 for k in range(k_min, k_max + 1))
+
+
+def _smooth_noise(rng: np.random.Generator, n: int, cell_px: float) -> np.ndarray:
+    """Zero-mean unit-std random field varying over about `cell_px` pixels."""
+    cells = max(2, int(round(n / cell_px)))
+    field = cv2.resize(rng.standard_normal((cells, cells)).astype(np.float32), (n, n), interpolation=cv2.INTER_CUBIC)
+    field = cv2.GaussianBlur(field, (0, 0), max(cell_px / 3.0, 0.5))
+    return (field - field.mean()) / (field.std() + 1e-6)
+
+
+# ------------------------------------------------------------------------------ anatomy
+
+
+class _Anatomy:
+    """A slice being painted in HU (painter's algorithm) with a label per pixel.
+
+    Positions are mm from the body centre (x to the image right = patient's left, y down =
+    posterior); sizes in mm. `labels` names the last tissue painted over each pixel.
+    """
+
+    def __init__(self, rng: np.random.Generator, n: int, spacing: float, width: float, depth: float):
+        self.rng, self.n, self.s = rng, n, spacing
+        self.X, self.Y = width / 2.0, depth / 2.0
+        self.cx = n / 2.0 + rng.uniform(-0.02, 0.02) * n
+        self.cy = n / 2.0 + rng.uniform(-0.03, 0.03) * n
+        self.hu = np.full((n, n), -1000.0, np.float32)
+        self.labels = np.zeros((n, n), np.uint8)
+        self.names = ["air"]
+        self.outline: _Shape | None = None  # set by body()
+        self.under_fat = 0.0  # mm from the skin surface to below the subcutaneous fat
+        self.texture = (0.7 * _smooth_noise(rng, n, n / 40.0) + 0.7 * _smooth_noise(rng, n, n / 12.0))
+
+    def shape(self, x: float, y: float, a: float, b: float, angle: float = 0.0, power: float = 2.0,
+              harmonics: tuple = ()) -> _Shape:
+        """A shape centred (x, y) mm from the body centre, semi-axes a, b mm, turned `angle` degrees."""
+        s = self.s
+        return _Shape(self.cx + x / s, self.cy + y / s, max(a / s, 0.5), max(b / s, 0.5), np.deg2rad(angle),
+                      power, harmonics)
+
+    def sub(self, parent: _Shape, u: float, v: float, a: float, b: float) -> _Shape:
+        """An ellipse with semi-axes a, b mm, turned like `parent`, centred at (u, v) in units
+        of the parent's semi-axes along its own axes."""
+        cos, sin = np.cos(parent.angle), np.sin(parent.angle)
+        du, dv = u * parent.a, v * parent.b
+        return _Shape(parent.cx + du * cos - dv * sin, parent.cy + du * sin + dv * cos, a / self.s, b / self.s,
+                      parent.angle)
+
+    def label(self, name: str) -> int:
+        if name not in self.names:
+            self.names.append(name)
+        return self.names.index(name)
+
+    def mask(self, *names: str) -> np.ndarray:
+        ids = [self.names.index(m) for m in names if m in self.names]
+        return np.isin(self.labels, ids)
+
+    def paint(self, shape: _Shape, hu: float, name: str, inset: float = 0.0, texture: float = 0.0,
+              within: _Shape | None = None, within_inset: float = 0.0, edge: float = 1.0) -> None:
+        """Fills `shape` shrunk by `inset` mm (clipped to `within`) with hu + texture * field."""
+        win = shape.bounds(self.n, edge)
+        if win[0].stop <= win[0].start or win[1].stop <= win[1].start:
+            return
+        cov = _coverage(shape.distance(win) + inset / self.s, edge)
+        if within is not None:
+            cov = np.minimum(cov, _coverage(within.distance(win) + within_inset / self.s, edge))
+        value = hu + texture * self.texture[win] if texture else np.float32(hu)
+        region = self.hu[win]
+        region += cov * (value - region)
+        self.labels[win][cov >= 0.5] = self.label(name)
+
+    def muscle(self, shape: _Shape) -> None:
+        """A muscle (45-60 HU), kept beneath the subcutaneous fat."""
+        self.paint(shape, self.rng.uniform(45, 60), "muscle", texture=4.0, within=self.outline,
+                   within_inset=self.under_fat)
+
+    def bone(self, shape: _Shape, name: str, cortex: float = 1.5, within: _Shape | None = None) -> None:
+        """Cortical shell (900-1100 HU) around cancellous bone (200-320 HU, textured)."""
+        rng = self.rng
+        self.paint(shape, rng.uniform(900, 1100), name, within=within)
+        self.paint(shape, rng.uniform(200, 320), name, inset=cortex, texture=25.0, within=within)
+
+    def on_boundary(self, shape: _Shape, degrees: float, outward_mm: float) -> tuple[float, float, float]:
+        """(x, y) in mm of the point of `shape`'s boundary in image direction `degrees`
+        (0 = image right, 90 = down), moved outward; and the tangent direction in degrees."""
+        phi = np.deg2rad(degrees)
+        r = float(shape.radius(np.array(phi - shape.angle))) * self.s + outward_mm
+        return ((shape.cx - self.cx) * self.s + r * np.cos(phi), (shape.cy - self.cy) * self.s + r * np.sin(phi),
+                degrees + 90.0)
+
+    def body(self, power: float, fat: float, muscle: float) -> tuple[_Shape, _Shape]:
+        """Skin, subcutaneous fat `fat` mm, muscle wall `muscle` mm; returns (body, cavity)."""
+        rng = self.rng
+        outline = self.shape(0, 0, self.X, self.Y, power=power, harmonics=_wobble(rng, 0.04, 4))
+        self.outline, self.under_fat = outline, 2.0 + fat
+        self.paint(outline, rng.uniform(30, 50), "skin")
+        self.paint(outline, rng.uniform(-110, -90), "subcut_fat", inset=2.0, texture=6.0)
+        self.paint(outline, rng.uniform(45, 60), "muscle", inset=2.0 + fat, texture=4.0)
+        cavity = self.shape(0, 0, self.X - 2 - fat - muscle, self.Y - 2 - fat - muscle, power=power,
+                            harmonics=outline.harmonics)
+        return outline, cavity
+
+    def spine(self, y: float, scale: float = 1.0, paraspinal: float = 24.0) -> None:
+        """Vertebra at depth y mm: paraspinal muscles, body, arch, spinous/transverse processes, canal."""
+        rng = self.rng
+        for side in (-1, 1):
+            self.muscle(self.shape(side * 26 * scale, y + 42 * scale, paraspinal, paraspinal * 0.85, side * 10))
+        self.bone(self.shape(0, y + 26 * scale, 14 * scale, 12 * scale), "vertebra", cortex=3.0)
+        self.bone(self.shape(0, y + 45 * scale, 4 * scale, 12 * scale), "vertebra")
+        for side in (-1, 1):
+            self.bone(self.shape(side * 19 * scale, y + 24 * scale, 13 * scale, 4.5 * scale, side * 20), "vertebra")
+        self.bone(self.shape(0, y, 18 * scale, 15 * scale, harmonics=_wobble(rng, 0.05, 3)), "vertebra")
+        self.paint(self.shape(0, y + 25 * scale, 8 * scale, 7 * scale), rng.uniform(10, 30), "spinal_canal")
+
+    def ribs(self, cavity: _Shape, directions: Sequence[float]) -> None:
+        """Rib sections on the cavity's edge in the given image directions (degrees), along it."""
+        rng = self.rng
+        for degrees in directions:
+            x, y, tangent = self.on_boundary(cavity, degrees + rng.uniform(-3, 3), rng.uniform(1, 5))
+            self.bone(self.shape(x, y, rng.uniform(6, 11), rng.uniform(3.5, 5), tangent + rng.uniform(-20, 20)),
+                      "rib", cortex=1.2)
+
+    def bowel(self, cavity: _Shape, count: int, x_range: tuple[float, float], y_range: tuple[float, float]) -> None:
+        """Bowel loops: soft-tissue wall around fluid, gas or faeces."""
+        rng = self.rng
+        for _ in range(count):
+            loop = self.shape(rng.uniform(*x_range) * self.X, rng.uniform(*y_range) * self.Y,
+                              rng.uniform(8, 18), rng.uniform(7, 14), rng.uniform(0, 180),
+                              harmonics=_wobble(rng, 0.15, 4))
+            self.paint(loop, rng.uniform(30, 50), "bowel", within=cavity)
+            content = rng.choice(3, p=[0.5, 0.25, 0.25])
+            hu, texture = [(rng.uniform(0, 25), 3.0), (rng.uniform(-1000, -950), 0.0),
+                           (rng.uniform(-80, 10), 40.0)][content]
+            self.paint(loop, hu, "bowel", inset=rng.uniform(2, 3.5), texture=texture, within=cavity)
+
+    def lung_vessels(self, lung: np.ndarray, hila: Sequence[tuple[float, float]]) -> None:
+        """Branching vessel trees from the hila and vessel cross-sections, kept inside the lungs."""
+        rng, s, n = self.rng, self.s, self.n
+        scale = 8  # sub-pixel drawing: cv2 shift bits = 3
+        ink = np.zeros((n, n), np.uint8)
+
+        def branch(x: float, y: float, direction: float, length: float, width: float, depth: int) -> None:
+            x2, y2 = x + length * np.cos(direction), y + length * np.sin(direction)
+            p1 = (int(round((self.cx + x / s) * scale)), int(round((self.cy + y / s) * scale)))
+            p2 = (int(round((self.cx + x2 / s) * scale)), int(round((self.cy + y2 / s) * scale)))
+            cv2.line(ink, p1, p2, 255, max(1, int(round(width / s))), cv2.LINE_AA, shift=3)
+            if depth > 0:
+                for turn in (-1, 1):
+                    branch(x2, y2, direction + turn * rng.uniform(0.25, 0.6), length * rng.uniform(0.65, 0.85),
+                           width * 0.7, depth - 1)
+
+        for hx, hy in hila:
+            outward = 0.0 if hx > 0 else np.pi
+            for _ in range(rng.integers(3, 6)):
+                direction = outward + rng.uniform(-1.3, 1.3)
+                branch(hx, hy, direction, rng.uniform(12, 25), rng.uniform(2.5, 4.5), int(rng.integers(2, 4)))
+        ys, xs = np.nonzero(lung)
+        for i in rng.choice(ys.size, size=min(ys.size, int(rng.integers(80, 160))), replace=False):
+            cv2.circle(ink, (int(xs[i]) * scale, int(ys[i]) * scale), int(rng.uniform(0.5, 2.5) / s * scale),
+                       255, -1, cv2.LINE_AA, shift=3)
+        cov = cv2.GaussianBlur(ink.astype(np.float32) / 255.0, (0, 0), 0.6) * lung
+        self.hu += cov * (rng.uniform(40, 120) - self.hu)
+        self.labels[cov >= 0.5] = self.label("lung_vessel")
+
+
+def _thorax(a: _Anatomy) -> None:
+    """Chest: lungs with vessels, mediastinum with the heart or the great vessels and trachea,
+    descending aorta, spine, sternum, ribs."""
+    rng, Y = a.rng, a.Y
+    fat = rng.uniform(6, 22)
+    _, cavity = a.body(2.2, fat, rng.uniform(10, 18))
+    a.paint(cavity, rng.uniform(-870, -830), "lung", texture=12.0)
+    spine_y = Y - rng.uniform(70, 85)
+    med_top, med_bottom = -Y + fat + 14, spine_y + 5
+    mediastinum = a.shape(rng.uniform(-4, 8), (med_top + med_bottom) / 2, rng.uniform(38, 50),
+                          (med_bottom - med_top) / 2, harmonics=_wobble(rng, 0.1, 4))
+    a.paint(mediastinum, rng.uniform(-100, -70), "mediastinum", texture=8.0, within=cavity)
+    if rng.uniform() < 0.5:  # heart level
+        heart = a.shape(rng.uniform(15, 30), med_top + rng.uniform(45, 60), rng.uniform(55, 70),
+                        rng.uniform(42, 52), rng.uniform(-40, -20), harmonics=_wobble(rng, 0.08, 4))
+        a.paint(heart, rng.uniform(40, 55), "heart", texture=4.0, within=cavity)
+        blood = rng.uniform(130, 180)
+        for u, v, ra, rb in ((0.35, -0.1, 0.45, 0.5), (-0.3, -0.35, 0.45, 0.35), (-0.15, 0.45, 0.5, 0.35)):
+            a.paint(a.sub(heart, u, v, ra * heart.a * a.s, rb * heart.b * a.s), blood, "heart")  # chambers
+    else:  # great vessels, airways
+        blood = rng.uniform(130, 180)
+        a.paint(a.shape(-12, med_top + 40, 16, 15), blood, "aorta")
+        a.paint(a.shape(20, med_top + 35, 14, 13), blood - 10, "vessel")
+        a.paint(a.shape(-32, med_top + 30, 10, 9), blood - 20, "vessel")
+        trachea = a.shape(rng.uniform(-4, 4), spine_y - 32, 10, 9)
+        a.paint(trachea, 40, "mediastinum")
+        a.paint(trachea, -1000, "airway", inset=2.0)
+    a.paint(a.shape(-4, spine_y - 24, 7, 6), 40, "mediastinum")  # oesophagus
+    a.paint(a.shape(rng.uniform(20, 28), spine_y - 10, 12, 12), rng.uniform(130, 180), "aorta")
+    lung = a.mask("lung")
+    a.lung_vessels(lung, [(-45, (med_top + med_bottom) / 2 + 10), (45, (med_top + med_bottom) / 2 + 10)])
+    a.spine(spine_y, 1.0, paraspinal=rng.uniform(20, 28))
+    a.bone(a.shape(0, -Y + fat + 8, 15, 6), "sternum")
+    a.ribs(cavity, [d for d in np.arange(-70, 250, 18) if abs(d - 90) > 35])  # not at the sternum or spine
+
+
+def _abdomen(a: _Anatomy) -> None:
+    """Upper abdomen: liver, spleen, stomach, pancreas, kidneys, aorta and IVC, bowel, spine, lower ribs."""
+    rng, X, Y = a.rng, a.X, a.Y
+    _, cavity = a.body(2.3, rng.uniform(8, 35), rng.uniform(8, 14))
+    a.paint(cavity, rng.uniform(-105, -85), "visceral_fat", texture=8.0)
+    a.bowel(cavity, int(rng.integers(5, 10)), (-0.5, 0.7), (-0.8, 0.1))
+    spine_y = Y - rng.uniform(75, 95)
+    liver = a.shape(-0.42 * X, rng.uniform(-0.15, 0.05) * Y, rng.uniform(0.5, 0.6) * X, rng.uniform(0.62, 0.78) * Y,
+                    rng.uniform(-25, -5), harmonics=_wobble(rng, 0.12, 5))
+    liver_hu = rng.uniform(55, 70)
+    a.paint(liver, liver_hu, "liver", texture=5.0, within=cavity)
+    if rng.uniform() < 0.6:  # left lobe
+        a.paint(a.shape(rng.uniform(-0.15, 0.05) * X, -0.45 * Y, 0.3 * X, 0.22 * Y, rng.uniform(0, 20),
+                        harmonics=_wobble(rng, 0.1, 4)), liver_hu, "liver", texture=5.0, within=cavity)
+    for x, y in ((-0.3, -0.1), (-0.5, 0.1)):  # hepatic/portal vessels
+        a.paint(a.shape(x * X + rng.uniform(-8, 8), y * Y + rng.uniform(-8, 8), rng.uniform(4, 7), rng.uniform(4, 7)),
+                liver_hu + rng.uniform(60, 100), "liver")
+    a.paint(a.shape(0.62 * X, 0.2 * Y, rng.uniform(45, 60), rng.uniform(22, 30), rng.uniform(50, 70),
+                    harmonics=_wobble(rng, 0.1, 4)), rng.uniform(45, 55), "spleen", texture=4.0, within=cavity)
+    stomach = a.shape(0.3 * X, -0.45 * Y, rng.uniform(40, 55), rng.uniform(28, 38), rng.uniform(0, 30),
+                      harmonics=_wobble(rng, 0.1, 4))
+    a.paint(stomach, rng.uniform(35, 50), "stomach", within=cavity)
+    a.paint(stomach, rng.uniform(5, 20), "stomach", inset=4.0, texture=3.0, within=cavity)
+    if rng.uniform() < 0.5:
+        gas = a.sub(stomach, 0.0, -0.5, 0.6 * stomach.a * a.s, 0.35 * stomach.b * a.s)
+        a.paint(gas, -1000, "stomach_gas", within=stomach, within_inset=4.0)
+    if rng.uniform() < 0.8:
+        a.paint(a.shape(rng.uniform(0, 20), spine_y - rng.uniform(45, 60), rng.uniform(45, 65), rng.uniform(9, 14),
+                        rng.uniform(-20, -5), harmonics=_wobble(rng, 0.15, 5)), rng.uniform(40, 50), "pancreas",
+                texture=5.0, within=cavity)
+    blood = rng.uniform(130, 180)
+    a.paint(a.shape(15, spine_y - 27, 11, 11), blood, "aorta")
+    a.paint(a.shape(-24, spine_y - 28, 13, 9), blood - 30, "vessel")
+    for side in (-1, 1):
+        a.muscle(a.shape(side * 36, spine_y + 2, 13, 15))  # psoas
+        kidney = a.shape(side * rng.uniform(62, 75), spine_y + rng.uniform(0, 12), rng.uniform(28, 35),
+                         rng.uniform(20, 25), side * rng.uniform(55, 75), harmonics=_wobble(rng, 0.05, 3))
+        a.paint(kidney, rng.uniform(140, 170), "kidney", texture=5.0, within=cavity)
+        a.paint(a.sub(kidney, 0.0, -side * 0.5, 12, 7), rng.uniform(-90, -60), "renal_sinus")  # hilum: to the spine
+        a.paint(a.sub(kidney, 0.0, -side * 0.4, 6, 4), rng.uniform(5, 25), "renal_sinus")  # pelvis
+    a.spine(spine_y, 1.1, paraspinal=rng.uniform(24, 32))
+    a.ribs(cavity, [d + rng.uniform(-5, 5) for d in (-20, 5, 30, 150, 175, 200)])
+
+
+def _pelvis(a: _Anatomy) -> None:
+    """Pelvis at the iliac wings (sacrum, bowel) or at the hips (femoral heads, bladder, rectum)."""
+    rng, X, Y = a.rng, a.X, a.Y
+    outline, cavity = a.body(2.5, rng.uniform(12, 38), rng.uniform(8, 12))
+    a.paint(cavity, rng.uniform(-105, -85), "pelvic_fat", texture=8.0)
+    blood = rng.uniform(130, 180)
+    if rng.uniform() < 0.5:  # iliac wings and sacrum
+        a.bowel(cavity, int(rng.integers(6, 11)), (-0.45, 0.45), (-0.7, 0.3))
+        joint_y = Y - rng.uniform(50, 65)
+        for side in (-1, 1):
+            # The wing runs from the sacroiliac joint forward and outward to the iliac spine.
+            x0, y0 = side * rng.uniform(40, 50), joint_y
+            x1, y1 = side * (X - a.under_fat - rng.uniform(12, 25)), -rng.uniform(0.0, 0.2) * Y
+            length, angle = np.hypot(x1 - x0, y1 - y0) / 2, np.rad2deg(np.arctan2(y1 - y0, x1 - x0))
+            ux, uy = (x1 - x0) / (2 * length), (y1 - y0) / (2 * length)
+            mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+            inward = side * np.array([uy, -ux])  # unit normal pointing to the front/midline
+            a.muscle(a.shape(mx - 26 * inward[0], my - 26 * inward[1], 0.95 * length, 24, angle))  # gluteus
+            a.muscle(a.shape(mx + 16 * inward[0], my + 16 * inward[1], 0.75 * length, 13, angle))  # iliacus
+            a.muscle(a.shape(side * 55, joint_y - 45, 17, 15))  # psoas
+            a.bone(a.shape(mx, my, length, rng.uniform(6, 9), angle, harmonics=((2, 0.06, 0.0),)), "pelvic_bone",
+                   cortex=2.0, within=outline)
+            a.paint(a.shape(side * 45, joint_y - 55, 6, 6), blood, "vessel")
+            a.paint(a.shape(side * 35, joint_y - 50, 8, 7), blood - 30, "vessel")
+        sacrum = a.shape(0, joint_y + 5, rng.uniform(40, 48), rng.uniform(15, 19), harmonics=((2, 0.12, np.pi),))
+        a.bone(sacrum, "pelvic_bone", cortex=2.0)
+        a.paint(a.shape(0, joint_y + 10, 9, 5), rng.uniform(10, 30), "spinal_canal")
+        if rng.uniform() < 0.4:
+            bladder = a.shape(0, -0.35 * Y, rng.uniform(30, 45), rng.uniform(20, 30))
+            a.paint(bladder, 40, "bladder", within=cavity)
+            a.paint(bladder, rng.uniform(0, 15), "bladder", inset=2.0, within=cavity)
+    else:  # hip joints, bladder, rectum
+        for side in (-1, 1):
+            a.muscle(a.shape(side * 0.55 * X, 0.55 * Y, 55, 30, side * 30))  # gluteus
+            a.muscle(a.shape(side * 0.4 * X, 0.1 * Y, 12, 30, side * -10))  # obturator internus
+            a.muscle(a.shape(side * 0.45 * X, -0.45 * Y, 15, 12))  # iliopsoas
+            a.bone(a.shape(side * 0.55 * X, 0.1 * Y, 30, 36, side * 10), "pelvic_bone", cortex=2.5)
+            head = a.shape(side * 0.6 * X, 0.08 * Y, 23, 23)
+            a.paint(head, 40, "joint", inset=-2.0)
+            a.bone(head, "femur", cortex=2.0)
+            a.paint(a.shape(side * 0.3 * X, -0.45 * Y, 6, 6), blood, "vessel")
+            a.paint(a.shape(side * 0.36 * X, -0.42 * Y, 8, 7), blood - 30, "vessel")
+        bladder = a.shape(0, -0.3 * Y, rng.uniform(35, 55), rng.uniform(25, 40), harmonics=_wobble(rng, 0.05, 3))
+        a.paint(bladder, 40, "bladder", within=cavity)
+        a.paint(bladder, rng.uniform(0, 15), "bladder", inset=2.0, within=cavity)
+        a.paint(a.shape(0, 0.15 * Y, rng.uniform(20, 30), rng.uniform(12, 18)), rng.uniform(35, 50), "pelvic_organ",
+                texture=5.0, within=cavity)
+        rectum = a.shape(0, 0.55 * Y, rng.uniform(14, 20), rng.uniform(12, 16))
+        a.paint(rectum, rng.uniform(35, 50), "rectum", within=cavity)
+        a.paint(rectum, rng.choice([rng.uniform(-1000, -950), rng.uniform(-60, 20)]), "rectum", inset=3.0,
+                texture=20.0, within=cavity)
+        a.bone(a.shape(0, Y - 28, 10, 7), "pelvic_bone")
+
+
+_BODIES = {"thorax": (_thorax, (300, 370), (200, 250)), "abdomen": (_abdomen, (280, 360), (210, 270)),
+           "pelvis": (_pelvis, (320, 390), (200, 250))}
+
+
+# ------------------------------------------------------------------------------- lesions
+
+
+@dataclasses.dataclass(frozen=True)
+class Lesion:
+    """Where the lesion went and how it looks (for records and checks)."""
+
+    lesion_type: int
+    host: str
+    long_mm: float  # drawn long diameter of the ellipse (the mask's may differ a little)
+    hu: float  # mean lesion HU
+    host_hu: float  # mean phantom HU under the lesion before it was painted
+    edge_px: float  # boundary ramp width (about 1: sharp)
+    pattern: str  # homogeneous, textured, necrotic, calcified
+
+
+def _lesion_hu(rng: np.random.Generator, lesion_type: int, host: str, host_hu: float) -> float:
+    """Type-typical lesion HU given its host's HU (low contrast for liver/pancreas)."""
+    if lesion_type == 1:
+        return rng.uniform(20, 150) if rng.uniform() < 0.7 else rng.uniform(600, 1000)  # lytic / sclerotic
+    if lesion_type == 4:
+        kind = rng.choice(3, p=[0.7, 0.15, 0.15])
+        return [host_hu - rng.uniform(10, 30), rng.uniform(0, 15), host_hu + rng.uniform(10, 30)][kind]
+    if lesion_type == 5:
+        return rng.uniform(-30, 60) if rng.uniform() < 0.8 else rng.uniform(-650, -400)  # solid / ground glass
+    if lesion_type == 6:
+        return rng.uniform(0, 20) if rng.uniform() < 0.4 else rng.uniform(40, 100)  # cyst / solid
+    if host in ("pancreas", "stomach", "muscle"):
+        return host_hu + rng.choice([-1, 1]) * rng.uniform(10, 30)
+    return rng.uniform(25, 60)
+
+
+def _lesion_shape(rng: np.random.Generator, cx: float, cy: float, long_px: float, lesion_type: int) -> _Shape:
+    """An ellipse with radial Fourier perturbations (lung nodules: some spiculated), scaled so
+    that its longest diameter through the centre is `long_px`."""
+    aspect = rng.uniform(0.55, 1.0)
+    harmonics = _wobble(rng, rng.uniform(0.05, 0.35), 6)
+    if lesion_type == 5 and rng.uniform() < 0.4:
+        harmonics = harmonics + _wobble(rng, rng.uniform(0.3, 0.6), 14, 8)
+    shape = _Shape(cx, cy, 1.0, aspect, rng.uniform(0, np.pi), 2.0, harmonics)
+    phi = np.linspace(0, np.pi, 360, endpoint=False)
+    scale = long_px / float((shape.radius(phi) + shape.radius(phi + np.pi)).max())
+    return dataclasses.replace(shape, a=scale, b=scale * aspect)
+
+
+def _place(a: _Anatomy, host: str, allowed: np.ndarray, long_px: float, edge: float, lesion_type: int,
+           contained: bool) -> tuple[_Shape, float] | None:
+    """A lesion shape centred in `host`, lying in `allowed`; shrinks it (down to MIN_LESION_PX)
+    when it does not fit. Returns (shape, long_px) or None."""
+    rng = a.rng
+    depth = cv2.distanceTransform(a.mask(host).astype(np.uint8), cv2.DIST_L2, 5)
+    for attempt in range(36):
+        if attempt and attempt % 6 == 0:
+            long_px = max(long_px * 0.8, MIN_LESION_PX)
+        need = min(long_px / 2.0 if contained else long_px / 4.0, float(depth.max()))
+        ys, xs = np.nonzero(depth >= need)
+        i = int(rng.integers(ys.size))
+        shape = _lesion_shape(rng, float(xs[i]) + rng.uniform(-0.5, 0.5), float(ys[i]) + rng.uniform(-0.5, 0.5),
+                              long_px, lesion_type)
+        win = shape.bounds(a.n, edge)
+        inside = _coverage(shape.distance(win), edge) >= 0.5
+        if inside.sum() >= 4 and allowed[win][inside].all():
+            return shape, long_px
+    return None
+
+
+def _add_lesion(a: _Anatomy, lesion_type: int) -> tuple[Lesion, np.ndarray]:
+    """Places one lesion of the type in a host typical for it (the hosts in random order until
+    one fits); returns it and its soft profile [n, n] in [0, 1] (the true mask: >= 0.5)."""
+    rng, n, s = a.rng, a.n, a.s
+    site = LESION_SITES[lesion_type]
+    allowed = a.mask(*site.within) if site.within else (a.labels > 0)
+    allowed = cv2.erode(allowed.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    lo, hi = site.long_mm
+    long_px = max(np.exp(rng.uniform(np.log(lo), np.log(hi))) / s, MIN_LESION_PX)
+    edge = rng.uniform(2.0, 5.0) if rng.uniform() < 0.4 else 1.0  # blurred or sharp boundary
+    for host in rng.permutation([h for h in site.hosts if a.mask(h).sum() > 20]):
+        placed = _place(a, str(host), allowed, long_px, edge, lesion_type, site.within is not None)
+        if placed:
+            break
+    else:
+        raise RuntimeError(f"could not place a type-{lesion_type} lesion in a {n} px slice")
+    shape, long_px = placed
+    host = str(host)
+    win = shape.bounds(n, edge)
+    distance = shape.distance(win)
+    profile = _coverage(distance, edge)
+    inside = profile >= 0.5
+    host_hu = float(a.hu[win][inside].mean())
+    hu = float(_lesion_hu(rng, lesion_type, host, host_hu))
+    weights = np.array([p if name != "necrotic" or long_px * s >= 20 else 0.0 for name, p in _PATTERNS.items()])
+    pattern = str(rng.choice(list(_PATTERNS), p=weights / weights.sum()))
+    value = np.full(profile.shape, hu, np.float32)
+    if pattern == "textured":
+        value += rng.uniform(5, 15) * _smooth_noise(rng, max(profile.shape), max(2.0, long_px / 6))[
+            : profile.shape[0], : profile.shape[1]]
+    elif pattern == "necrotic":
+        core = _coverage(distance + 0.45 * shape.b, max(edge, 0.2 * shape.b))
+        value += core * (rng.uniform(0, 20) - hu)
+    elif pattern == "calcified":
+        ys, xs = np.nonzero(distance < -1.5)
+        for j in rng.choice(ys.size, size=min(ys.size, int(rng.integers(1, 4))), replace=False):
+            value[ys[j], xs[j]] = rng.uniform(300, 700)
+        value = cv2.GaussianBlur(value, (0, 0), 0.7)
+    region = a.hu[win]
+    region += profile * (value - region)
+    full = np.zeros((n, n), np.float32)
+    full[win] = profile
+    a.labels[full >= 0.5] = a.label("lesion")
+    return Lesion(lesion_type, host, long_px * s, float(value[inside].mean()), host_hu, float(edge), pattern), full
+
+
+# --------------------------------------------------------------------------------- slices
+
+
+@dataclasses.dataclass(frozen=True)
+class PhantomSlice:
+    """One simulated slice: the phantom, its scans, the lesion and what the record needs."""
+
+    index: int
+    phantom: np.ndarray  # float32 [n, n] HU, the true anatomy with the lesion
+    noisy: np.ndarray  # float32 [n, n] HU, low-dose reconstruction
+    clean: np.ndarray  # float32 [n, n] HU, reconstruction of the noise-free sinogram
+    mask: np.ndarray  # bool [n, n], the true lesion: profile >= 0.5
+    profile: np.ndarray  # float32 [n, n] in [0, 1], the lesion's soft weight in the phantom
+    body: np.ndarray  # bool [n, n], inside the body outline
+    lesion: Lesion
+    level: str
+    z: float  # normalised body position in [0, 1] (head to feet)
+    spacing: float  # mm per pixel
+    photons: float
+    gender: str
+    age: float
+    split: int
+
+
+def _lesion_type(index: int, seed: int) -> int:
+    """Coarse type of slice `index`: each block of 8 slices holds all 8 types, shuffled per seed."""
+    block = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, index // 8)))
+    return int(block.permutation(8)[index % 8]) + 1
+
+
+def _draw_photons(rng: np.random.Generator, photons: tuple[float, float]) -> float:
+    lo, hi = photons
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) if hi > lo else float(lo)
+
+
+def make_slice(index: int, seed: int, size: int = DEFAULT_SIZE, photons: tuple[float, float] = DEFAULT_PHOTONS,
+               views: int | None = None) -> PhantomSlice:
+    """Slice `index` of the set `seed`; the same for any set size. `size` px square (the
+    field of view in mm stays that of 512 px, so pixels are 512 / size times larger)."""
+    if size < MIN_SIZE:
+        raise UserError(f"image size must be >= {MIN_SIZE} px, got {size}")
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, index)))
+    lesion_type = _lesion_type(index, seed)
+    levels = LESION_SITES[lesion_type].levels
+    level = levels[int(rng.integers(len(levels)))]
+    z = float(rng.uniform(*LEVEL_Z[level]))
+    spacing = float(rng.uniform(*SPACING_RANGE)) * DEFAULT_SIZE / size
+    paint, widths, depths = _BODIES[level]
+    width, depth = rng.uniform(*widths), rng.uniform(*depths)
+    # Shrink a body too wide for the field of view: the outline reaches out to 1.118 x its
+    # larger semi-axis (superellipse power <= 2.5, wobble <= 4.3 %), its centre moves <= 3.6 % of n.
+    fit = min(1.0, (0.464 * size - 2) * spacing / (1.118 * max(width, depth) / 2))
+    anatomy = _Anatomy(rng, size, spacing, width * fit, depth * fit)
+    paint(anatomy)
+    lesion, profile = _add_lesion(anatomy, lesion_type)
+    body = (anatomy.labels > 0)
+    dose = _draw_photons(rng, photons)
+    noisy, clean = simulate_scan(anatomy.hu, spacing, dose, rng, views)
+    u = rng.uniform()
+    split = 1 if u < SPLIT_FRACTIONS[0] else 2 if u < SPLIT_FRACTIONS[0] + SPLIT_FRACTIONS[1] else 3
+    return PhantomSlice(index=index, phantom=anatomy.hu, noisy=noisy, clean=clean, mask=profile >= 0.5,
+                        profile=profile, body=body, lesion=lesion, level=level, z=z, spacing=spacing, photons=dose,
+                        gender=str(rng.choice(["M", "F"])), age=float(rng.integers(20, 86)), split=split)
+
+
+def _record(sl: PhantomSlice) -> deeplesion.LesionRecord:
+    """The DL_info.csv row of a slice: one patient/study/series per slice, RECIST from its mask."""
+    n = sl.mask.shape[0]
+    key = 1 + int(round(sl.z * 199))
+    points = recist.recist_from_mask(sl.mask)
+    ys, xs = np.nonzero(sl.mask)
+    bbox = (float(max(xs.min() - BBOX_PAD, 0)), float(max(ys.min() - BBOX_PAD, 0)),
+            float(min(xs.max() + BBOX_PAD, n - 1)), float(min(ys.max() + BBOX_PAD, n - 1)))
+    series = f"{sl.index + 1:06d}_01_01"
+    return deeplesion.LesionRecord(
+        file_name=f"{series}_{key:03d}.png",
+        patient_index=sl.index + 1,
+        study_index=1,
+        series_id=1,
+        key_slice_index=key,
+        recist=points,
+        bbox=bbox,
+        diameters=recist.axis_lengths(points),
+        normalized_location=(float(xs.mean()) / n, float(ys.mean()) / n, sl.z),
+        lesion_type=sl.lesion.lesion_type,
+        possibly_noisy=0,
+        slice_range=(key, key),
+        spacing=(sl.spacing, sl.spacing, SLICE_MM),
+        image_size=(n, n),
+        window=DICOM_WINDOWS.get(sl.lesion.lesion_type, SOFT_WINDOW),
+        gender=sl.gender,
+        age=sl.age,
+        split=sl.split,
+    )
+
+
+# ---------------------------------------------------------------------------------- sets
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    output_dir: str
+    seed: int
+    size: int
+    photons: tuple[float, float]
+    views: int | None
+
+
+def _write_slice(job: _Job, index: int) -> deeplesion.LesionRecord:
+    sl = make_slice(index, job.seed, job.size, job.photons, job.views)
+    rec = _record(sl)
+    write_hu_png(os.path.join(job.output_dir, deeplesion.IMAGES_DIR, rec.relative_path), sl.noisy)
+    write_hu_png(os.path.join(job.output_dir, deeplesion.CLEAN_DIR, rec.relative_path), sl.clean)
+    mask_path = os.path.join(job.output_dir, deeplesion.MASKS_DIR, rec.relative_path)
+    os.makedirs(os.path.dirname(mask_path), exist_ok=True)
+    if not cv2.imwrite(mask_path, sl.mask.astype(np.uint8) * 255):
+        raise DataError(f"{mask_path}: could not write")
+    return rec
+
+
+_WORKER_JOB: _Job | None = None
+
+
+def _init_worker(job: _Job) -> None:
+    global _WORKER_JOB
+    _WORKER_JOB = job
+    cv2.setNumThreads(1)
+
+
+def _worker(index: int) -> deeplesion.LesionRecord:
+    return _write_slice(_WORKER_JOB, index)
+
+
+_OUTPUTS = (deeplesion.IMAGES_DIR, deeplesion.CLEAN_DIR, deeplesion.MASKS_DIR, deeplesion.INFO_FILE)
+
+
+def _prepare_output_dir(output_dir: str, overwrite: bool) -> None:
+    """Creates `output_dir`; UserError if it holds files (unless `overwrite`: then a previous
+    set's Images_png, Images_png_clean, masks and DL_info.csv are removed) or is not writable."""
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise UserError(f"output folder {output_dir} is a file")
+    if os.path.isdir(output_dir) and os.listdir(output_dir):
+        if not overwrite:
+            raise UserError(f"output folder {output_dir} is not empty (pass --overwrite to replace a set there)")
+        for name in _OUTPUTS:
+            path = os.path.join(output_dir, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.exists(path):
+                os.remove(path)
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_dir):
+            pass
+    except OSError as e:
+        raise UserError(f"output folder {output_dir} is not writable: {e.strerror or e}") from e
+
+
+def parse_photons(spec: str) -> tuple[float, float]:
+    """'I0' or 'LOW,HIGH' (photons per ray) -> (low, high); UserError when malformed."""
+    parts = [p.strip() for p in str(spec).split(",")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError as e:
+        raise UserError(f"photons {spec!r}: use I0 or LOW,HIGH (photons per ray)") from e
+    if len(values) not in (1, 2) or not all(np.isfinite(values)) or min(values) < 1:
+        raise UserError(f"photons {spec!r}: use I0 or LOW,HIGH with values >= 1")
+    lo, hi = values[0], values[-1]
+    if hi < lo:
+        raise UserError(f"photons {spec!r}: LOW must not exceed HIGH")
+    return lo, hi
+
+
+def write_set(output_dir: str, num_slices: int, seed: int, photons: tuple[float, float] = DEFAULT_PHOTONS,
+              workers: int | None = None, size: int = DEFAULT_SIZE, views: int | None = None,
+              overwrite: bool = False) -> list[deeplesion.LesionRecord]:
+    """Writes slices 0..num_slices-1 of set `seed` in the DeepLesion layout (see module doc)
+    with `workers` processes (default: all CPUs); returns the DL_info.csv rows."""
+    if num_slices < 1:
+        raise UserError(f"number of slices must be >= 1, got {num_slices}")
+    if size < MIN_SIZE:
+        raise UserError(f"image size must be >= {MIN_SIZE} px, got {size}")
+    if views is not None and (views < 2 or views % 2):
+        raise UserError(f"views must be even and >= 2, got {views}")
+    if workers is not None and workers < 1:
+        raise UserError(f"workers must be >= 1, got {workers}")
+    workers = min(workers or os.cpu_count() or 1, num_slices)
+    _prepare_output_dir(output_dir, overwrite)
+    job = _Job(output_dir, seed, size, tuple(photons), views)
+    start, records = time.perf_counter(), []
+    every = max(1, num_slices // 10)
+
+    def progress(done: int) -> None:
+        if done % every == 0 or done == num_slices:
+            rate = done / (time.perf_counter() - start)
+            logging.info("%d/%d slices (%.2f slices/s)", done, num_slices, rate)
+
+    if workers == 1:  # in this process, on one core like a worker
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            for i in range(num_slices):
+                records.append(_write_slice(job, i))
+                progress(i + 1)
+        finally:
+            cv2.setNumThreads(threads)
+    else:
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(workers, initializer=_init_worker, initargs=(job,)) as pool:
+            for rec in pool.imap(_worker, range(num_slices)):
+                records.append(rec)
+                progress(len(records))
+    deeplesion.write_dl_info(os.path.join(output_dir, deeplesion.INFO_FILE), records)
+    return records
