@@ -246,7 +246,12 @@ def enhance_items(items: list[Item], enhancer: Enhancer, options: Options, summa
     return summary
 
 
-def _write_derived(item, folder, result, box, zoom, image, options, derived_series) -> None:
+_SERIES_LABELS = {"sgan": "SGAN enhanced", "gan1": "GAN1 denoised", "gan": "single-GAN enhanced", "og": "original"}
+
+
+def _write_derived(item: Item, folder: str, result: EnhanceResult, box: recist.RoiBox | None, zoom: float,
+                   image: CTSlice, options: Options, derived_series: dict[str, str]) -> None:
+    """enhanced.dcm in one new series per source series (whole slices at zoom 1 only)."""
     if box is not None or zoom != 1.0:
         logging.warning("%s: no derived DICOM for an ROI or a zoomed image (whole slices at zoom 1 only)",
                         item.item_id)
@@ -255,12 +260,8 @@ def _write_derived(item, folder, result, box, zoom, image, options, derived_seri
     series_uid = derived_series.setdefault(source_series, generate_uid())
     dicom.write_derived(
         item.source, result.enhanced_hu, os.path.join(folder, "enhanced.dcm"), series_uid=series_uid,
-        series_description=f"sgan-tf {enhancer_label(result.variant)}", deidentify=options.deidentify,
+        series_description=f"sgan-tf {_SERIES_LABELS[result.variant]}", deidentify=options.deidentify,
     )
-
-
-def enhancer_label(variant: str) -> str:
-    return {"sgan": "SGAN enhanced", "gan1": "GAN1 denoised", "gan": "single-GAN enhanced", "og": "original"}[variant]
 
 
 def run(input_path: str, enhancer_factory: Callable[[], Enhancer], options: Options) -> Summary:

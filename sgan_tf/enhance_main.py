@@ -34,7 +34,7 @@ from absl import app, flags
 
 from sgan_tf import enhance_batch
 from sgan_tf.data import recist
-from sgan_tf.data.ct import OWN_WINDOW, WINDOWS
+from sgan_tf.data.ct import OWN_WINDOW, WINDOWS, parse_window
 from sgan_tf.errors import UserError
 
 flags.DEFINE_string("input", None, "A DeepLesion-layout root, a DICOM file or folder, or a 16-bit HU PNG (or folder).")
@@ -82,6 +82,7 @@ def options_from_flags() -> enhance_batch.Options:
         raise UserError("--roi side must be positive")
     if FLAGS.zoom < 1 or FLAGS.max_zoom < 1:
         raise UserError("--zoom and --max_zoom must be >= 1")
+    parse_window(FLAGS.window)  # a bad spec fails here, before any model loads
     return enhance_batch.Options(
         output_dir=FLAGS.output_dir,
         window=FLAGS.window,

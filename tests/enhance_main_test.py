@@ -182,3 +182,13 @@ def test_non_ct_is_read_when_allowed(tmp_path, tiny_models):
     folder = _dicom_folder(tmp_path / "dicom")
     summary = _run(folder / "mr.dcm", tmp_path / "out", tiny_models, allow_any_modality=True)
     assert summary.done == ["mr"]
+
+
+def test_bad_flag_values_stop_before_any_work(tmp_path):
+    make_deeplesion(str(tmp_path / "set"))
+    for flag, message in (("--window=brain", "window 'brain'"), ("--roi=1,2", "--roi takes 3"),
+                          ("--zoom=0.5", "must be >= 1")):
+        proc = run_module("sgan_tf.enhance_main", f"--input={tmp_path / 'set'}", f"--output_dir={tmp_path / 'o'}",
+                          "--variant=og", flag)
+        assert proc.returncode == 2 and message in proc.stderr, (flag, proc.stderr)
+    assert not (tmp_path / "o").exists()
