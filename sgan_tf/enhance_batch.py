@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 
@@ -36,6 +35,7 @@ from sgan_tf.data import ct, deeplesion, dicom, recist
 from sgan_tf.data.ct import CTSlice
 from sgan_tf.enhance import Enhancer, EnhanceResult
 from sgan_tf.errors import DataError, UserError
+from sgan_tf.outputs import check_writable
 
 CHANNELS = ("og", "denoised", "enhanced")
 FIGURE_MIN_PANEL = 256
@@ -82,16 +82,6 @@ class Summary:
             "skipped": [{"item": i, "reason": r} for i, r in self.skipped],
             "failed": [{"item": i, "error": e} for i, e in self.failed],
         }
-
-
-def check_writable(folder: str) -> None:
-    """UserError unless `folder` can be created and written."""
-    try:
-        os.makedirs(folder, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder):
-            pass
-    except OSError as e:
-        raise UserError(f"output folder {folder} is not writable: {e.strerror or e}") from e
 
 
 def _safe_id(relative: str) -> str:

@@ -1,7 +1,5 @@
 """train_main as users run it: quickstart end to end, resume, and one-line errors for bad input."""
 
-import os
-
 import pytest
 
 from conftest import run_module

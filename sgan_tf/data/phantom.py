@@ -25,7 +25,6 @@ import dataclasses
 import multiprocessing
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -37,6 +36,7 @@ from absl import logging
 from sgan_tf.data import deeplesion, recist
 from sgan_tf.data.ct import AIR_HU, write_hu_png
 from sgan_tf.errors import DataError, UserError
+from sgan_tf.outputs import check_writable
 
 MU_WATER = 0.02  # linear attenuation of water, 1/mm (about 60-70 keV)
 DEFAULT_SIZE = 512
@@ -821,12 +821,7 @@ def _prepare_output_dir(output_dir: str, overwrite: bool) -> None:
                 shutil.rmtree(path)
             elif os.path.exists(path):
                 os.remove(path)
-    try:
-        os.makedirs(output_dir, exist_ok=True)
-        with tempfile.TemporaryFile(dir=output_dir):
-            pass
-    except OSError as e:
-        raise UserError(f"output folder {output_dir} is not writable: {e.strerror or e}") from e
+    check_writable(output_dir)
 
 
 def parse_photons(spec: str) -> tuple[float, float]:
