@@ -261,18 +261,25 @@ class DeepLesionSet:
             meta={"file_name": rec.file_name, "line": rec.line, "lesion_type": rec.lesion_type},
         )
 
+    def rows_in_slice(self, rec: LesionRecord) -> int:
+        return self._rows_per_slice.get(rec.file_name, 1)
+
     def load_mask(self, rec: LesionRecord) -> np.ndarray | None:
         """This lesion's ground-truth mask (uint8 0/1, slice size), or None without masks/."""
-        path = self.mask_path(rec)
-        if not os.path.isfile(path):
-            return None
-        stored = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        if stored is None:
-            raise DataError(f"{path}: not a readable mask image")
-        if stored.ndim == 3:
-            stored = stored[..., 0]
-        labels = np.unique(stored)
-        is_labels = self._rows_per_slice.get(rec.file_name, 1) > 1 and labels.max() > 1 and set(labels.tolist()) - {0, 255}
-        if is_labels:
-            return (stored == rec.lesion_index + 1).astype(np.uint8)
-        return (stored > 0).astype(np.uint8)
+        return read_mask_file(self.mask_path(rec), rec, self.rows_in_slice(rec))
+
+
+def read_mask_file(path: str, rec: LesionRecord, rows_in_slice: int) -> np.ndarray | None:
+    """One lesion's 0/1 mask from a mask image (module docstring: binary, or labels when the
+    slice has several rows); None if the file does not exist."""
+    if not os.path.isfile(path):
+        return None
+    stored = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if stored is None:
+        raise DataError(f"{path}: not a readable mask image")
+    if stored.ndim == 3:
+        stored = stored[..., 0]
+    values = set(np.unique(stored).tolist())
+    if rows_in_slice > 1 and max(values) > 1 and values - {0, 255}:
+        return (stored == rec.lesion_index + 1).astype(np.uint8)
+    return (stored > 0).astype(np.uint8)

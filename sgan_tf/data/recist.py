@@ -132,11 +132,12 @@ def crop(image: np.ndarray, box: RoiBox, pad_value: float = PAD_HU) -> np.ndarra
 
 
 def paste_mask(roi_mask: np.ndarray, box: RoiBox, image_shape: tuple[int, int]) -> np.ndarray:
-    """A binary ROI mask (any size: resized to the box side by nearest neighbour) placed into
+    """A binary ROI mask (any size: resized to the box side by pixel-centre-aligned nearest
+    neighbour, matching the bicubic zoom of the images) placed into
     an all-zero uint8 slice mask; the overhanging part is dropped."""
     roi_mask = np.asarray(roi_mask)
     if roi_mask.shape[:2] != (box.side, box.side):
-        roi_mask = cv2.resize(roi_mask.astype(np.uint8), (box.side, box.side), interpolation=cv2.INTER_NEAREST)
+        roi_mask = cv2.resize(roi_mask.astype(np.uint8), (box.side, box.side), interpolation=cv2.INTER_NEAREST_EXACT)
     out = np.zeros(image_shape, np.uint8)
     iy, ix, ry, rx = _overlap(box, image_shape)
     out[iy, ix] = (roi_mask[ry, rx] > 0).astype(np.uint8)

@@ -1,0 +1,92 @@
+r"""The paper's evaluation: Tables 1 and 2 on a DeepLesion-layout set with ground-truth masks.
+
+Examples:
+
+  # Every variant whose models are given x {GrabCut, HNN}, on the test split:
+  eval_main --input=/data/phantom --output_dir=/tmp/eval --denoise_model=runs/denoise \
+      --enhance_model=runs/enhance --single_model=runs/single --dncnn_model=runs/dncnn \
+      --hnn_model=runs/hnn            # runs/hnn/<variant>: one HNN run per variant
+
+  # Score one folder of predicted masks (from segment_main) against the set's masks:
+  eval_main --input=/data/phantom --pred_dir=/tmp/pred
+
+Output (with --output_dir): table1/table2 as .md, .csv and .json, scores.csv (per lesion),
+failures.json, config.json, fig1_variants.png and fig3_overlays.png (sgan_tf/experiment.py).
+Exit status: 0 done, 2 nothing could run (one line on stderr), 4 some lesions failed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+from absl import app, flags, logging
+
+from sgan_tf.errors import UserError
+
+flags.DEFINE_string("input", None, "A DeepLesion-layout root with masks/.")
+flags.DEFINE_string("output_dir", None, "Tables and figures go here.")
+flags.DEFINE_string("pred_dir", None, "Instead: score this folder of predicted masks and print the result.")
+flags.DEFINE_string("denoise_model", None, "--model_dir of a denoise (G1) run: variants gan1 and sgan.")
+flags.DEFINE_string("enhance_model", None, "--model_dir of an enhance (G2) run: variant sgan.")
+flags.DEFINE_string("single_model", None, "--model_dir of a single-GAN run: variant gan.")
+flags.DEFINE_string("dncnn_model", None, "--model_dir of a DnCNN run: variant dncnn.")
+flags.DEFINE_string("hnn_model", None, "An HNN run, or a folder of HNN runs (one per variant).")
+flags.DEFINE_list("splits", ["3"], "Train_Val_Test values to evaluate (default: the test split).")
+flags.DEFINE_integer("grabcut_iterations", 5, "GrabCut iterations.")
+flags.DEFINE_string("window", "soft_tissue", "HU window of the network scale.")
+flags.DEFINE_boolean("allow_nlm_fallback", True, "Without the bm3d package, run NL-means and report it as OG+NLM.")
+flags.mark_flag_as_required("input")
+
+FLAGS = flags.FLAGS
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from sgan_tf import evaluate, experiment
+    from sgan_tf.segment import inputs
+
+    try:
+        if FLAGS.pred_dir:
+            result = experiment.score_predictions(FLAGS.input, FLAGS.pred_dir)
+            print(f"{result['lesions']} lesions scored, {len(result['missing'])} without a prediction")
+            for metric in evaluate.METRICS:
+                mean, std = result[metric]
+                print(f"{metric}: {mean:.4f} ± {std:.4f}")
+            return 4 if result["missing"] else 0
+        if not FLAGS.output_dir:
+            raise UserError("give --output_dir (tables and figures) or --pred_dir (score predictions)")
+        config = experiment.ExperimentConfig(
+            input=FLAGS.input,
+            output_dir=FLAGS.output_dir,
+            model_dirs=inputs.ModelDirs(FLAGS.denoise_model, FLAGS.enhance_model, FLAGS.single_model,
+                                        FLAGS.dncnn_model),
+            hnn_model=FLAGS.hnn_model,
+            splits=tuple(int(s) for s in FLAGS.splits),
+            grabcut_iterations=FLAGS.grabcut_iterations,
+            window=FLAGS.window,
+            allow_nlm_fallback=FLAGS.allow_nlm_fallback,
+        )
+        result = experiment.run_experiment(config)
+    except (UserError, ValueError) as e:
+        print(f"eval_main: error: {e}", file=sys.stderr)
+        return 2
+    print(evaluate.to_markdown(result["table1"], "Table 1"))
+    print(evaluate.to_markdown(result["table2"], "Table 2"))
+    for name, path in result["paths"].items():
+        logging.info("%s: %s", name, path)
+    if result["failures"]:
+        logging.warning("%d lesion(s) failed; see failures.json", len(result["failures"]))
+    return 4 if result["failures"] else 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

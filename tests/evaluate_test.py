@@ -1,0 +1,74 @@
+"""Scores against hand-computed cases, the tables and their writers."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from sgan_tf import evaluate
+from sgan_tf.evaluate import LesionScore
+
+
+def test_scores_hand_computed():
+    truth = np.zeros((4, 4), np.uint8)
+    truth[0:2, 0:2] = 1  # 4 px
+    pred = np.zeros((4, 4), np.uint8)
+    pred[1:3, 1:3] = 1  # 4 px, overlap 1
+    s = evaluate.scores(pred, truth)
+    assert s == pytest.approx({"dice": 2 * 1 / 8, "precision": 1 / 4, "recall": 1 / 4})
+    pred2 = truth.copy()
+    pred2[3, 3] = 1
+    assert evaluate.scores(pred2, truth) == pytest.approx({"dice": 8 / 9, "precision": 4 / 5, "recall": 1.0})
+
+
+def test_empty_cases():
+    empty, truth = np.zeros((3, 3)), np.eye(3)
+    assert evaluate.scores(empty, truth) == {"dice": 0.0, "precision": 0.0, "recall": 0.0}
+    assert evaluate.scores(truth, empty) == {"dice": 0.0, "precision": 0.0, "recall": 0.0}
+    assert evaluate.scores(empty, empty) == {"dice": 1.0, "precision": 1.0, "recall": 1.0}
+    with pytest.raises(ValueError):
+        evaluate.scores(np.zeros((2, 2)), np.zeros((3, 3)))
+
+
+def _results():
+    out = []
+    for i, (kind, d) in enumerate([(4, 0.9), (4, 0.7), (5, 0.95), (-1, 0.5)]):
+        out.append(LesionScore(f"a{i}", kind, "grabcut", "og", d, d, d))
+        out.append(LesionScore(f"a{i}", kind, "grabcut", "sgan", d + 0.02, d, d))
+    out.append(LesionScore("a0", 4, "hnn", "og", 0.8, 0.85, 0.75))
+    return out
+
+
+def test_table1_means_stds_and_counts():
+    rows = evaluate.table1(_results(), ["og", "sgan"], {"og": "OG", "sgan": "OG+SGAN"})
+    assert [r["Input"] for r in rows] == ["OG", "OG+SGAN"]
+    mean, std = rows[0]["GrabCut dice"]
+    assert mean == pytest.approx(np.mean([0.9, 0.7, 0.95, 0.5])) and std == pytest.approx(np.std([0.9, 0.7, 0.95, 0.5]))
+    assert rows[1]["GrabCut dice"][0] == pytest.approx(mean + 0.02)
+    assert rows[0]["HNN n"] == 1 and rows[0]["HNN recall"][0] == 0.75
+    assert rows[1]["HNN n"] == 0 and np.isnan(rows[1]["HNN dice"][0])
+
+
+def test_table2_per_type_with_unlabelled_column_and_mdice():
+    rows = evaluate.table2(_results(), ["og"], {"og": "OG"})
+    gc = next(r for r in rows if r["Method"] == "GrabCut")
+    assert gc["liver"][0] == pytest.approx(0.8) and gc["lung"][0] == pytest.approx(0.95)
+    assert gc["unlabelled"][0] == pytest.approx(0.5)
+    assert gc["mDice"][0] == pytest.approx((0.8 + 0.95) / 2)  # unlabelled lesions are not a type
+    assert np.isnan(gc["bone"][0]) and gc["n"] == 4
+
+
+def test_writers_produce_markdown_csv_json(tmp_path):
+    rows = evaluate.table1(_results(), ["og", "sgan"], {"og": "OG", "sgan": "OG+SGAN"})
+    paths = evaluate.write_table(str(tmp_path), "table1", rows, "Table 1")
+    md = open(paths["md"]).read()
+    assert md.startswith("Table 1") and "| OG | " in md and "0.762 ± 0.178" in md and "| - |" in md
+    with open(paths["csv"]) as f:
+        table = list(csv.DictReader(f))
+    assert table[0]["Input"] == "OG" and float(table[0]["GrabCut dice mean"]) == pytest.approx(0.7625)
+    assert table[1]["HNN dice mean"] == ""
+    data = json.load(open(paths["json"]))
+    assert data["rows"][1]["HNN dice mean"] is None and data["title"] == "Table 1"
+    evaluate.write_scores(str(tmp_path / "scores.csv"), _results())
+    assert len(open(tmp_path / "scores.csv").read().splitlines()) == len(_results()) + 1

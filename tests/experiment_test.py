@@ -1,0 +1,106 @@
+"""The segmentation experiment, segment_main and eval_main on a small set with true masks."""
+
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import make_deeplesion, run_module
+from sgan_tf import experiment
+from sgan_tf.errors import UserError
+from sgan_tf.segment import inputs, segmenters
+from sgan_tf.data.deeplesion import DeepLesionSet
+
+
+@pytest.fixture
+def lesion_set(tmp_path):
+    root = tmp_path / "set"
+    make_deeplesion(str(root), shapes=((96, 96),) * 6, lesion_types=(4, 5, 1, 2, 4, -1))
+    return root
+
+
+def test_variants_follow_the_given_models():
+    assert experiment.available_variants(inputs.ModelDirs()) == ["og", "bm3d"]
+    full = inputs.ModelDirs("d", "e", "s", "n")
+    assert experiment.available_variants(full) == list(inputs.VARIANTS)
+    assert "sgan" not in experiment.available_variants(inputs.ModelDirs(denoise="d"))
+
+
+def test_roi_inputs_align_truth_recist_and_composite(lesion_set, tiny_models):
+    ds = DeepLesionSet(str(lesion_set))
+    enh = inputs.variant_enhancer("sgan", inputs.ModelDirs(tiny_models["denoise"], tiny_models["enhance"]))
+    items = list(inputs.roi_inputs(ds, ds.records, enh))
+    assert len(items) == 6
+    for item in items:
+        h, w, c = item.composite.shape
+        assert c == 3 and item.truth.shape == (h, w)
+        x, y = np.rint(item.recist.mean(axis=0)).astype(int)
+        assert item.truth[y, x] == 1  # RECIST centre lies on the (zoomed) lesion
+        back = item.to_slice_mask(item.truth)  # zoomed and back, pixel-centre aligned both ways
+        np.testing.assert_array_equal(back, ds.load_mask(item.record))
+
+
+def test_experiment_writes_tables_and_figures(lesion_set, tiny_models, tmp_path):
+    config = experiment.ExperimentConfig(
+        input=str(lesion_set), output_dir=str(tmp_path / "eval"),
+        model_dirs=inputs.ModelDirs(tiny_models["denoise"], tiny_models["enhance"], tiny_models["single"]),
+        splits=(1, 2, 3))
+    result = experiment.run_experiment(config)
+    rows = [r["Input"] for r in result["table1"]]
+    assert rows[0] == "OG" and rows[-1] == "OG+SGAN" and ("OG+BM3D" in rows or "OG+NLM" in rows)
+    assert "OG+GAN" in rows and "OG+GAN1" in rows and "OG+DnCNN" not in rows
+    og = result["table1"][0]
+    assert og["GrabCut n"] == 6 and og["HNN n"] == 0
+    assert 0.5 < og["GrabCut dice"][0] <= 1.0  # a clear lesion on a flat background
+    t2 = next(r for r in result["table2"] if r["Input"] == "OG")
+    assert not np.isnan(t2["unlabelled"][0]) and t2["n"] == 6
+    for name in ("table1", "table2"):
+        for ext in ("md", "csv", "json"):
+            assert os.path.isfile(result["paths"][name][ext])
+    assert cv2.imread(result["paths"]["fig1"]) is not None and cv2.imread(result["paths"]["fig3"]) is not None
+    saved = json.load(open(tmp_path / "eval" / "config.json"))
+    assert saved["lesions"] == 6 and "grabcut_ms_per_roi" in saved["timing"]["og"]
+
+
+def test_experiment_needs_masks_and_lesions(lesion_set, tmp_path):
+    config = experiment.ExperimentConfig(input=str(lesion_set), output_dir=str(tmp_path / "e"),
+                                         model_dirs=inputs.ModelDirs(), splits=(7,))
+    with pytest.raises(UserError, match="no lesions"):
+        experiment.run_experiment(config)
+    import shutil
+    shutil.rmtree(lesion_set / "masks")
+    with pytest.raises(UserError, match="no masks"):
+        experiment.run_experiment(config)
+
+
+def test_segment_main_then_eval_main_scores_the_folder(lesion_set, tmp_path):
+    pred = tmp_path / "pred"
+    seg = run_module("sgan_tf.segment_main", "--method=grabcut", "--variant=og", f"--input={lesion_set}",
+                     f"--output_dir={pred}")
+    assert seg.returncode == 0, seg.stderr
+    ds = DeepLesionSet(str(lesion_set))
+    assert sorted(os.listdir(pred)) == sorted(r.file_name for r in ds.records)
+    mask = cv2.imread(str(pred / ds.records[0].file_name), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (96, 96) and set(np.unique(mask)) == {0, 255}
+    scored = run_module("sgan_tf.eval_main", f"--input={lesion_set}", f"--pred_dir={pred}")
+    assert scored.returncode == 0, scored.stderr
+    assert "6 lesions scored, 0 without a prediction" in scored.stdout and "dice:" in scored.stdout
+    os.remove(pred / ds.records[0].file_name)
+    partial = run_module("sgan_tf.eval_main", f"--input={lesion_set}", f"--pred_dir={pred}")
+    assert partial.returncode == 4 and "1 without a prediction" in partial.stdout
+    again = run_module("sgan_tf.segment_main", "--method=grabcut", f"--input={lesion_set}", f"--output_dir={pred}")
+    assert again.returncode == 2 and "exists (use --overwrite)" in again.stderr
+    no_hnn = run_module("sgan_tf.segment_main", "--method=hnn", f"--input={lesion_set}", f"--output_dir={tmp_path / 'x'}")
+    assert no_hnn.returncode == 2 and "needs --hnn_model" in no_hnn.stderr
+
+
+def test_predictions_of_a_slice_with_two_lesions_are_labels(lesion_set, tmp_path):
+    ds = DeepLesionSet(str(lesion_set))
+    rec = ds.records[0]
+    a = np.zeros((96, 96), np.uint8)
+    a[10:20, 10:20] = 1
+    written = segmenters.write_masks(str(tmp_path / "p"), ds, {rec.item_id: a}, overwrite=False)
+    assert len(written) == 1
+    np.testing.assert_array_equal(segmenters.read_prediction(str(tmp_path / "p"), ds, rec), a)
