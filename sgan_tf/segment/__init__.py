@@ -1,0 +1,1 @@
+"""Lesion segmentation: RECIST trimap + GrabCut, and the HNN."""
