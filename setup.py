@@ -41,6 +41,9 @@ setup(
             "train_main=sgan_tf.train_main:run",
             "phantom_main=sgan_tf.phantom_main:run",
             "enhance_main=sgan_tf.enhance_main:run",
+            "segment_main=sgan_tf.segment_main:run",
+            "eval_main=sgan_tf.eval_main:run",
+            "pipeline_main=sgan_tf.pipeline_main:run",
         ],
     },
 )

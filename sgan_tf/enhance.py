@@ -34,6 +34,7 @@ import tensorflow as tf
 from sgan_tf.data import recist
 from sgan_tf.data.ct import NETWORK_WINDOW, Window
 from sgan_tf.errors import DataError, UserError
+from sgan_tf.models.dncnn import DnCNN, FoldedDnCNN, fold_dncnn
 from sgan_tf.models.inference import FoldedGenerator, fold_generator
 from sgan_tf.training.checkpoints import load_generator
 from sgan_tf.training.config import CONFIG_FILE, load_saved
@@ -94,7 +95,7 @@ def tiled_apply(
 class GeneratorStage:
     """A trained generator as a [H, W] -> [H, W] map on the network scale, tiled when large."""
 
-    module: FoldedGenerator
+    module: FoldedGenerator | FoldedDnCNN
     info: dict  # source model_dir, checkpoint, step: recorded in sidecars
     tile_size: int = TILE_SIZE
 
@@ -111,7 +112,7 @@ class GeneratorStage:
 
 
 def load_stage(path: str, checkpoint: str | None = None, tile_size: int = TILE_SIZE) -> GeneratorStage:
-    """A generator from a training --model_dir (its latest checkpoint unless `checkpoint`)."""
+    """A generator (or DnCNN) from a training --model_dir (its latest checkpoint unless `checkpoint`)."""
     if not os.path.isdir(path):
         raise UserError(f"{path}: model folder not found")
     if load_saved(path) is None:
@@ -119,7 +120,8 @@ def load_stage(path: str, checkpoint: str | None = None, tile_size: int = TILE_S
     checkpoint = checkpoint or tf.train.latest_checkpoint(path)
     generator, step = load_generator(path, checkpoint)
     info = {"model_dir": os.path.abspath(path), "checkpoint": os.path.basename(checkpoint or ""), "step": step}
-    return GeneratorStage(fold_generator(generator), info, tile_size)
+    module = fold_dncnn(generator) if isinstance(generator, DnCNN) else fold_generator(generator)
+    return GeneratorStage(module, info, tile_size)
 
 
 @dataclasses.dataclass

@@ -1,4 +1,5 @@
-r"""Trains one GAN stage of sgan-tf (denoise G1/D1, enhance G2/D2, or the single-GAN baseline).
+r"""Trains one GAN stage of sgan-tf (denoise G1/D1, enhance G2/D2, or the single-GAN baseline),
+or the HNN lesion segmenter (--stage=hnn, sgan_tf/segment/hnn_train.py).
 
 Examples:
 
@@ -8,6 +9,10 @@ Examples:
   # Paper settings on a folder of natural images (e.g. DIV2K), all local GPUs:
   train_main --stage=enhance --flagfile=flags/enhance.flags --data_dir=/data/DIV2K \
       --model_dir=/runs/enhance --strategy=mirrored
+
+  # The HNN lesion segmenter on GrabCut labels of a variant's composites (a DeepLesion-layout set):
+  train_main --stage=hnn --flagfile=flags/hnn.flags --data_dir=/data/DeepLesion --variant=sgan \
+      --denoise_model=/runs/denoise --enhance_model=/runs/enhance --model_dir=/runs/hnn_sgan
 
   # Flags given after --flagfile override it. Exit status: 0 done, 1 bad flags (absl) or a
   # crash, 2 bad input or configuration (one line on stderr), 3 a loss became NaN/inf.
@@ -24,105 +29,27 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from absl import app, flags, logging
 
-from sgan_tf import training
+from sgan_tf import train_flags, training
 from sgan_tf.errors import UserError
-from sgan_tf.training.config import GAN_STAGES
+from sgan_tf.segment import hnn_train
 
-_D = training.TrainConfig  # defaults come from the dataclass, so flags and library agree
-
-flags.DEFINE_enum("stage", None, list(GAN_STAGES), "Which GAN to train.")
-flags.DEFINE_string("model_dir", None, "Checkpoints (ckpt-<step>), config.json and TensorBoard logs go here.")
-flags.DEFINE_string("data_dir", None, "Folder of training images (recursive); default: scikit-image's bundled photographs.")
-flags.DEFINE_string("val_dir", None, "Folder of validation images; default: every 10th training file is held out.")
-flags.DEFINE_integer("num_blocks", None, "Generator residual blocks (default: 9 denoise, 16 enhance/single).")
-flags.DEFINE_integer("filters", _D.filters, "Generator filters.")
-flags.DEFINE_boolean("global_residual", _D.global_residual, "Generator adds its output to its input.")
-flags.DEFINE_list("disc_filters", list(map(str, _D.disc_filters)), "Filters of the 8 discriminator convolutions.")
-flags.DEFINE_integer("disc_dense_units", _D.disc_dense_units, "Units of the discriminator's first dense layer.")
-flags.DEFINE_integer("crop_size", None, "Training crop size (default: 32 denoise, 128 enhance/single).")
-flags.DEFINE_integer("batch_size", _D.batch_size, "Global batch size (all replicas and workers).")
-flags.DEFINE_float("sigma_max", _D.sigma_max, "Noise std drawn from (0, sigma_max], 0-255 scale.")
-flags.DEFINE_list("scale_range", list(map(str, _D.scale_range)), "Down-sampling factor range [low, high].")
-flags.DEFINE_float("blur_max", _D.blur_max, "Gaussian blur std drawn from (0, blur_max] low-res pixels.")
-flags.DEFINE_list("contrast_range", list(map(str, _D.contrast_range)), "Contrast compression factor range.")
-flags.DEFINE_integer("num_val_pairs", _D.num_val_pairs, "Fixed validation pairs.")
-flags.DEFINE_integer("seed", _D.seed, "Seed of the data synthesis and of the weight initialisation.")
-flags.DEFINE_integer("train_steps", _D.train_steps, "Total global steps, including pre-training.")
-flags.DEFINE_integer("pretrain_steps", _D.pretrain_steps, "MSE-only generator steps before the adversarial phase.")
-flags.DEFINE_float("learning_rate", _D.learning_rate, "Adam learning rate of G and D.")
-flags.DEFINE_float("beta_1", _D.beta_1, "Adam beta_1.")
-flags.DEFINE_integer("lr_decay_step", _D.lr_decay_step, "Learning rate x0.1 from this step on (0: never).")
-flags.DEFINE_integer("d_steps", _D.d_steps, "Discriminator updates per global step.")
-flags.DEFINE_integer("g_steps", _D.g_steps, "Generator updates per global step (after the D updates).")
-flags.DEFINE_float("mse_weight", _D.mse_weight, "Weight of the content MSE.")
-flags.DEFINE_float("vgg_weight", _D.vgg_weight, "Weight of the VGG16 feature MSE (0 skips VGG).")
-flags.DEFINE_float("adv_weight", _D.adv_weight, "Weight of the adversarial loss -log D(G(x)).")
-flags.DEFINE_string("vgg_weights", _D.vgg_weights, "'imagenet' (Keras download, cached), an .h5 path, or 'none'.")
-flags.DEFINE_integer("checkpoint_every", _D.checkpoint_every, "Save a checkpoint every N steps (and at the end).")
-flags.DEFINE_integer("keep_checkpoints", _D.keep_checkpoints, "Checkpoints kept.")
-flags.DEFINE_integer("val_every", _D.val_every, "Validation PSNR/SSIM and images every N steps.")
-flags.DEFINE_integer("log_every", _D.log_every, "Progress line every N steps.")
-flags.DEFINE_enum("strategy", _D.strategy, ["default", "mirrored", "multi_worker"], "tf.distribute strategy.")
-flags.DEFINE_integer("num_cpu_devices", _D.num_cpu_devices, "With --strategy=mirrored: N logical CPU devices.")
 flags.mark_flags_as_required(["stage", "model_dir"])
 
 FLAGS = flags.FLAGS
-
-
-def _floats(name: str, values: list[str], length: int | None = None) -> tuple[float, ...]:
-    try:
-        out = tuple(float(v) for v in values)
-    except ValueError as e:
-        raise UserError(f"--{name}: {e}") from e
-    if length is not None and len(out) != length:
-        raise UserError(f"--{name} takes {length} comma-separated numbers, got {len(out)}")
-    return out
-
-
-def config_from_flags() -> training.TrainConfig:
-    return training.TrainConfig(
-        stage=FLAGS.stage,
-        model_dir=FLAGS.model_dir,
-        data_dir=FLAGS.data_dir,
-        val_dir=FLAGS.val_dir,
-        num_blocks=FLAGS.num_blocks,
-        filters=FLAGS.filters,
-        global_residual=FLAGS.global_residual,
-        disc_filters=tuple(int(v) for v in _floats("disc_filters", FLAGS.disc_filters, 8)),
-        disc_dense_units=FLAGS.disc_dense_units,
-        crop_size=FLAGS.crop_size,
-        batch_size=FLAGS.batch_size,
-        sigma_max=FLAGS.sigma_max,
-        scale_range=_floats("scale_range", FLAGS.scale_range, 2),
-        blur_max=FLAGS.blur_max,
-        contrast_range=_floats("contrast_range", FLAGS.contrast_range, 2),
-        num_val_pairs=FLAGS.num_val_pairs,
-        seed=FLAGS.seed,
-        train_steps=FLAGS.train_steps,
-        pretrain_steps=FLAGS.pretrain_steps,
-        learning_rate=FLAGS.learning_rate,
-        beta_1=FLAGS.beta_1,
-        lr_decay_step=FLAGS.lr_decay_step,
-        d_steps=FLAGS.d_steps,
-        g_steps=FLAGS.g_steps,
-        mse_weight=FLAGS.mse_weight,
-        vgg_weight=FLAGS.vgg_weight,
-        adv_weight=FLAGS.adv_weight,
-        vgg_weights=FLAGS.vgg_weights,
-        checkpoint_every=FLAGS.checkpoint_every,
-        keep_checkpoints=FLAGS.keep_checkpoints,
-        val_every=FLAGS.val_every,
-        log_every=FLAGS.log_every,
-        strategy=FLAGS.strategy,
-        num_cpu_devices=FLAGS.num_cpu_devices,
-    )
 
 
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
-        result = training.train(config_from_flags())
+        if FLAGS.stage == hnn_train.STAGE:
+            result = hnn_train.train(train_flags.hnn_config_from_flags())
+            val = result["validation"]
+            logging.info("Done at step %d; validation Dice %.4f against GrabCut labels, %.4f against true masks; "
+                         "model_dir %s", result["global_step"], val.get("dice_grabcut", float("nan")),
+                         val.get("dice_truth", float("nan")), FLAGS.model_dir)
+            return 0
+        result = training.train(train_flags.config_from_flags())
     except UserError as e:
         print(f"train_main: error: {e}", file=sys.stderr)
         return 2

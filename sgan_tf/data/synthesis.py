@@ -17,6 +17,7 @@ Degradations, all TF ops on one [H, W, 1] crop on the [0, 1] scale (see `images`
      crop after step 2 (the mean is kept, every deviation from it shrinks by k);
   4. up-sample back to the crop size (bicubic), clip to [0, 1].
 * single-GAN pairs: the enhance degradation, then the noise.
+* dncnn (the DnCNN baseline): the noise only, as for the denoise stage.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ STAGE_DEGRADATIONS = {
     "denoise": (True, False),  # (noise, enhance degradation)
     "enhance": (False, True),
     "single": (True, True),
+    "dncnn": (True, False),  # the DnCNN baseline, trained on the denoise pairs
 }
 
 

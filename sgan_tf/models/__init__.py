@@ -5,17 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sgan_tf.models.discriminator import PAPER_FILTERS, PAPER_STRIDES, Discriminator
+from sgan_tf.models.dncnn import PAPER_DEPTH, DnCNN, FoldedDnCNN, fold_dncnn
 from sgan_tf.models.generator import Generator, ResidualBlock
 from sgan_tf.models.inference import FoldedGenerator, fold_generator
 
 __all__ = [
     "Discriminator",
+    "DnCNN",
+    "FoldedDnCNN",
     "FoldedGenerator",
     "Generator",
     "ResidualBlock",
     "denoise_generator",
     "discriminator",
+    "dncnn",
     "enhance_generator",
+    "fold_dncnn",
     "fold_generator",
     "generator",
 ]
@@ -36,6 +41,11 @@ def denoise_generator(num_blocks: int = DENOISE_BLOCKS, filters: int = 64, **kwa
 def enhance_generator(num_blocks: int = ENHANCE_BLOCKS, filters: int = 64, **kwargs) -> Generator:
     """G2: 16 residual blocks of 64 filters, no sub-pixel layers (input is pre-zoomed)."""
     return Generator(num_blocks=num_blocks, filters=filters, name="enhance_generator", **kwargs)
+
+
+def dncnn(depth: int = PAPER_DEPTH, filters: int = 64, **kwargs) -> DnCNN:
+    """DnCNN-S/B baseline: 17 layers of 64 filters, residual learning."""
+    return DnCNN(depth=depth, filters=filters, **kwargs)
 
 
 def discriminator(

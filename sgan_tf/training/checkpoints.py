@@ -18,8 +18,9 @@ def list_checkpoints(model_dir: str) -> list[tuple[int, str]]:
     return sorted((int(p.rsplit("-", 1)[1]), p) for p in paths)
 
 
-def load_generator(model_dir: str, checkpoint: str | None = None) -> tuple[models.Generator, int]:
-    """The generator of a training run and its global step; latest checkpoint by default."""
+def load_generator(model_dir: str, checkpoint: str | None = None) -> tuple[models.Generator | models.DnCNN, int]:
+    """The generator (a DnCNN for stage dncnn) of a training run and its global step; latest
+    checkpoint by default."""
     saved = load_saved(model_dir)
     if saved is None:
         raise UserError(f"{model_dir} is not a training model_dir (no {CONFIG_FILE})")

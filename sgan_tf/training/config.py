@@ -1,4 +1,9 @@
-"""Training configuration: one dataclass for every GAN stage; stages differ only in values."""
+"""Training configuration: one dataclass for every GAN stage; stages differ only in values.
+
+The `dncnn` stage trains the DnCNN baseline on the denoise stage's pairs: `num_blocks` is its
+depth in conv layers, `global_residual` its residual learning, and every step is an MSE step
+(no discriminator; `pretrain_steps` is set to `train_steps`).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,15 @@ STAGE_DEFAULTS = {
     "denoise": {"num_blocks": 9, "crop_size": 32},
     "enhance": {"num_blocks": 16, "crop_size": 128},
     "single": {"num_blocks": 16, "crop_size": 128},
+    "dncnn": {"num_blocks": 17, "crop_size": 40},  # DnCNN paper: 17 layers, 40x40 patches
 }
+
+# Stages trained on the content MSE alone, without a discriminator.
+MSE_ONLY_STAGES = ("dncnn",)
+
+
+def has_discriminator(stage: str) -> bool:
+    return stage not in MSE_ONLY_STAGES
 
 # Fields that fix the network architecture; a resumed run must agree with the saved ones.
 ARCHITECTURE_FIELDS = (
@@ -78,6 +91,8 @@ class TrainConfig:
         cfg.disc_filters = tuple(cfg.disc_filters)
         cfg.scale_range = tuple(cfg.scale_range)
         cfg.contrast_range = tuple(cfg.contrast_range)
+        if not has_discriminator(cfg.stage):
+            cfg.pretrain_steps = cfg.train_steps
         cfg.validate()
         return cfg
 
@@ -87,7 +102,9 @@ class TrainConfig:
             (0 <= self.pretrain_steps <= self.train_steps, "--pretrain_steps must lie in [0, --train_steps]"),
             (self.batch_size > 0, "--batch_size must be positive"),
             (self.num_blocks > 0 and self.filters > 0, "--num_blocks and --filters must be positive"),
-            (self.crop_size % (2 ** 4) == 0, f"--crop_size={self.crop_size} must be a multiple of 16 (the discriminator's stride)"),
+            (self.crop_size > 0, "--crop_size must be positive"),
+            (self.crop_size % (2 ** 4) == 0 or not has_discriminator(self.stage),
+             f"--crop_size={self.crop_size} must be a multiple of 16 (the discriminator's stride)"),
             (self.d_steps >= 1 and self.g_steps >= 1, "--d_steps and --g_steps must be at least 1"),
             (0 < self.sigma_max, "--sigma_max must be positive"),
             (1.0 <= self.scale_range[0] <= self.scale_range[1], "--scale_range must be 1 <= low <= high"),
@@ -119,8 +136,10 @@ class TrainConfig:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
 
-def build_generator(config: TrainConfig) -> models.Generator:
+def build_generator(config: TrainConfig) -> models.Generator | models.DnCNN:
     """The (unbuilt) generator a resolved config describes; training and loading share it."""
+    if config.stage == "dncnn":
+        return models.dncnn(config.num_blocks, config.filters, residual=config.global_residual, name="dncnn")
     return models.generator(
         config.num_blocks, config.filters, global_residual=config.global_residual, name=f"{config.stage}_generator"
     )

@@ -52,6 +52,7 @@ class GANTrainer:
     `pretrain_steps`) G is updated on the content MSE only, afterwards `d_steps` D updates
     then `g_steps` G updates are made on that batch. Per-example losses are averaged over the
     global batch, so gradients summed across replicas equal the single-device gradient.
+    Stages without a discriminator (`dncnn`) build no D (nor VGG) and only make MSE steps.
     """
 
     def __init__(
@@ -71,24 +72,24 @@ class GANTrainer:
             raise UserError(f"--batch_size={config.batch_size} is not divisible by {replicas} replicas")
         c = config.crop_size
         keras.utils.set_random_seed(config.seed)  # same seed, same initial weights
+        adversarial = config_lib.has_discriminator(config.stage)
         with strategy.scope():
             self.generator = config_lib.build_generator(config)
-            self.discriminator = models.discriminator(c, filters=config.disc_filters, dense_units=config.disc_dense_units)
             self.generator(tf.zeros([1, c, c, 1]))
-            self.discriminator(tf.zeros([1, c, c, 1]))
-            self.vgg = losses.VGGFeatureLoss(config.vgg_weights) if config.vgg_weight > 0 else None
             self.g_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
-            self.d_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
             self.g_optimizer.build(self.generator.trainable_variables)
-            self.d_optimizer.build(self.discriminator.trainable_variables)
+            self.discriminator = self.d_optimizer = self.vgg = None
+            if adversarial:
+                self.discriminator = models.discriminator(c, filters=config.disc_filters, dense_units=config.disc_dense_units)
+                self.discriminator(tf.zeros([1, c, c, 1]))
+                self.d_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
+                self.d_optimizer.build(self.discriminator.trainable_variables)
+                self.vgg = losses.VGGFeatureLoss(config.vgg_weights) if config.vgg_weight > 0 else None
             self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        self.checkpoint = tf.train.Checkpoint(
-            generator=self.generator,
-            discriminator=self.discriminator,
-            g_optimizer=self.g_optimizer,
-            d_optimizer=self.d_optimizer,
-            global_step=self.global_step,
-        )
+        parts = dict(generator=self.generator, g_optimizer=self.g_optimizer, global_step=self.global_step)
+        if adversarial:
+            parts.update(discriminator=self.discriminator, d_optimizer=self.d_optimizer)
+        self.checkpoint = tf.train.Checkpoint(**parts)
         self._write_dir = config.model_dir if self.chief else tempfile.mkdtemp(prefix=f"sgan_{worker_id(strategy)}_")
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self._write_dir, max_to_keep=config.keep_checkpoints, checkpoint_name="ckpt"
@@ -191,7 +192,7 @@ class GANTrainer:
     def _set_learning_rate(self, step: int) -> float:
         lr = self.learning_rate_at(step)
         if lr != self._current_lr:
-            for opt in (self.g_optimizer, self.d_optimizer):
+            for opt in filter(None, (self.g_optimizer, self.d_optimizer)):
                 opt.learning_rate.assign(lr)
             self._current_lr = lr
         return lr

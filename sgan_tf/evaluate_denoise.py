@@ -1,0 +1,227 @@
+"""Denoising tables: natural images (the DnCNN paper's protocol) and the FDA LCD-CT phantom.
+
+A method is a stage ([H, W] float32 on [0, 1] -> [H, W] on [0, 1]): `enhance.load_stage` for
+G1 or DnCNN, `baselines.denoiser_stage` for BM3D / NL-means. Rows are dicts with (mean, std)
+tuples for averaged metrics, the convention of `sgan_tf.evaluate.to_markdown`/`write_table`.
+
+**Natural images** (`natural_table`): each 8-bit image of a folder (e.g. BSD68) on [0, 1],
+white Gaussian noise of std sigma/255 from `np.random.default_rng(seed)` (one draw per image,
+in sorted file order, the generator restarted for each sigma), no clipping of the noisy input.
+PSNR (peak 1) and SSIM (scikit-image, data_range 1) of each output against the clean image,
+averaged over images. The `noisy` row scores the unclipped noisy input (20.17 dB at sigma 25).
+
+**CT** (`ct_table`): the FDA LCD-CT phantom (MetaImage, values HU + 1000; a noiseless
+`ground_truth` and, per dose, stacks of 10 noise realisations). Each realisation goes
+HU -> network window -> method -> HU, as in `enhance`; the `noisy` row is the window alone.
+Metrics against the ground truth, mean (std) over realisations:
+* PSNR (peak 1) and SSIM (data_range 1) on the window's [0, 1] scale, whole image;
+* RMSE in HU over the phantom interior: pixels whose 7x7 ground-truth neighbourhood lies
+  inside the phantom (> -500 HU), which leaves out the air and the phantom's edge, where the
+  reconstruction's edge blur (not noise) dominates the error and the window clips;
+* noise std in HU: std of (output - ground truth) over the flat interior pixels (7x7
+  ground-truth neighbourhood constant), i.e. the residual noise where there is no structure.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+from absl import logging
+from scipy import ndimage as ndi
+from skimage.metrics import structural_similarity
+
+from sgan_tf.data import images as images_lib
+from sgan_tf.data.ct import NETWORK_WINDOW, Window
+from sgan_tf.errors import DataError
+
+Stage = Callable[[np.ndarray], np.ndarray]
+NOISY = "noisy"
+
+LCD_HU_OFFSET = 1000.0  # LCD-CT files store HU + 1000
+LCD_DOSES = ("dose_010", "dose_055", "dose_100")
+PHANTOM_MIN_HU = -500.0
+REGION_SIZE = 7
+
+
+def psnr(out: np.ndarray, clean: np.ndarray) -> float:
+    """PSNR in dB for peak 1."""
+    mse = np.mean((np.asarray(out, np.float64) - clean) ** 2)
+    return float(10.0 * np.log10(1.0 / mse))
+
+
+def ssim(out: np.ndarray, clean: np.ndarray) -> float:
+    return float(structural_similarity(np.asarray(out, np.float64), np.asarray(clean, np.float64), data_range=1.0))
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    return float(np.mean(values)), float(np.std(values))
+
+
+def _apply(stage: Stage, x: np.ndarray) -> np.ndarray:
+    out = np.asarray(stage(x), np.float32)
+    if out.shape != x.shape:
+        raise ValueError(f"a stage returned shape {out.shape} for a {x.shape} input")
+    return out
+
+
+def _timed(methods: Mapping[str, Stage], inputs: list[np.ndarray]):
+    """(name, outputs, seconds per input): the noisy inputs first, then each method's outputs."""
+    yield NOISY, inputs, 0.0
+    for name, stage in methods.items():
+        start = time.perf_counter()
+        outputs = [_apply(stage, x) for x in inputs]
+        yield name, outputs, (time.perf_counter() - start) / len(inputs)
+
+
+def noisy_images(clean: Sequence[np.ndarray], sigma: float, seed: int = 0) -> list[np.ndarray]:
+    """clean + N(0, (sigma/255)^2), one draw per image in order from default_rng(seed); unclipped."""
+    rng = np.random.default_rng(seed)
+    return [(c + rng.normal(0.0, sigma / 255.0, c.shape)).astype(np.float32) for c in clean]
+
+
+def natural_table(
+    folder: str, methods: Mapping[str, Stage], sigmas: Sequence[float] = (15, 25, 50), seed: int = 0
+) -> list[dict]:
+    """Rows (sigma x method, `noisy` first) of PSNR/SSIM on a folder of clean grayscale images."""
+    files = images_lib.list_image_files(folder)
+    loaded, _ = images_lib.load_images(files, 1)
+    clean = [images_lib.as_unit(image) for image in loaded]
+    rows = []
+    for sigma in sigmas:
+        noisy = noisy_images(clean, sigma, seed)
+        for name, outputs, seconds in _timed(methods, noisy):
+            clipped = outputs if name == NOISY else [np.clip(o, 0.0, 1.0) for o in outputs]
+            rows.append({
+                "dataset": os.path.basename(os.path.normpath(folder)),
+                "sigma": sigma,
+                "method": name,
+                "PSNR": _mean_std([psnr(o, c) for o, c in zip(clipped, clean)]),
+                "SSIM": _mean_std([ssim(o, c) for o, c in zip(clipped, clean)]),
+                "images": len(clean),
+                "seconds/image": round(seconds, 3),
+            })
+            logging.info("sigma %g %s: PSNR %.3f dB, SSIM %.4f", sigma, name, rows[-1]["PSNR"][0], rows[-1]["SSIM"][0])
+    return rows
+
+
+# -- MetaImage --------------------------------------------------------------------------------
+
+_MET_TYPES = {
+    "MET_UCHAR": "u1", "MET_CHAR": "i1", "MET_USHORT": "u2", "MET_SHORT": "i2",
+    "MET_UINT": "u4", "MET_INT": "i4", "MET_FLOAT": "f4", "MET_DOUBLE": "f8",
+}
+
+
+def _read_header(path: str) -> dict[str, str]:
+    header = {}
+    with open(path, encoding="ascii", errors="replace") as f:
+        for line in f:
+            if "=" in line:
+                key, value = line.split("=", 1)
+                header[key.strip()] = value.strip()
+    return header
+
+
+def read_metaimage(path: str) -> np.ndarray:
+    """A MetaImage (.mhd header + raw data) as an array of shape DimSize reversed ([z,] y, x).
+
+    Supports uncompressed data in one file or one file per slice (`name_%03d.raw first last
+    step`), either byte order; other layouts (LOCAL, LIST, compressed) raise DataError.
+    """
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: MetaImage header not found")
+    h = _read_header(path)
+    try:
+        dims = [int(v) for v in h["DimSize"].split()]
+        kind = _MET_TYPES[h["ElementType"]]
+        data_file = h["ElementDataFile"]
+        ndims = int(h.get("NDims", len(dims)))
+    except (KeyError, ValueError) as e:
+        raise DataError(f"{path}: unsupported or incomplete MetaImage header ({e!r})") from e
+    if ndims != len(dims):
+        raise DataError(f"{path}: NDims={ndims} but DimSize has {len(dims)} values")
+    if h.get("CompressedData", "False").lower() == "true" or data_file.split()[0] in ("LOCAL", "LIST"):
+        raise DataError(f"{path}: compressed, LOCAL or LIST MetaImage data is not supported")
+    msb = h.get("BinaryDataByteOrderMSB", h.get("ElementByteOrderMSB", "False")).lower() == "true"
+    dtype = np.dtype(kind).newbyteorder(">" if msb else "<")
+    folder = os.path.dirname(path)
+    parts = data_file.split()
+    if len(parts) == 4 and "%" in parts[0]:
+        first, last, step = (int(v) for v in parts[1:])
+        files = [parts[0] % i for i in range(first, last + 1, step)]
+    else:
+        files = [data_file]
+    shape = tuple(reversed(dims))
+    per_file = int(np.prod(shape)) // len(files)
+    chunks = []
+    for name in files:
+        full = os.path.join(folder, name)
+        if not os.path.isfile(full):
+            raise DataError(f"{path}: data file {full} not found")
+        chunk = np.fromfile(full, dtype=dtype)
+        if chunk.size != per_file:
+            raise DataError(f"{full}: {chunk.size} values, expected {per_file} (DimSize {h['DimSize']})")
+        chunks.append(chunk)
+    return np.concatenate(chunks).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+# -- LCD-CT phantom ---------------------------------------------------------------------------
+
+
+def lcd_regions(ground_truth_hu: np.ndarray, size: int = REGION_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """(interior, flat) masks of the phantom from its noiseless image (see the module docstring)."""
+    lo = ndi.minimum_filter(ground_truth_hu, size, mode="nearest")
+    hi = ndi.maximum_filter(ground_truth_hu, size, mode="nearest")
+    interior = lo > PHANTOM_MIN_HU
+    return interior, interior & (lo == hi)
+
+
+def load_lcd(root: str, dose: str, signal: str = "signal_present") -> tuple[np.ndarray, np.ndarray]:
+    """(ground truth [H, W], realisations [N, H, W]) of one LCD-CT dose, in HU."""
+    gt = read_metaimage(os.path.join(root, "ground_truth.mhd")).astype(np.float32) - LCD_HU_OFFSET
+    scans = read_metaimage(os.path.join(root, dose, signal, f"{signal}.mhd")).astype(np.float32) - LCD_HU_OFFSET
+    if scans.ndim == 2:
+        scans = scans[None]
+    if scans.shape[1:] != gt.shape:
+        raise DataError(f"{root}/{dose}: scans {scans.shape[1:]} and ground truth {gt.shape} differ in size")
+    return gt, scans
+
+
+def dose_label(dose: str) -> str:
+    """'dose_010' -> '10%'."""
+    digits = dose.rsplit("_", 1)[-1]
+    return f"{int(digits)}%" if digits.isdigit() else dose
+
+
+def ct_table(
+    lcd_ct_dir: str,
+    methods: Mapping[str, Stage],
+    window: Window = NETWORK_WINDOW,
+    doses: Sequence[str] = LCD_DOSES,
+    signal: str = "signal_present",
+) -> list[dict]:
+    """Rows (dose x method, `noisy` first) of CT denoising metrics on the LCD-CT phantom."""
+    rows = []
+    for dose in doses:
+        gt, scans = load_lcd(lcd_ct_dir, dose, signal)
+        interior, flat = lcd_regions(gt)
+        gt_unit = window.to_unit(gt)
+        inputs = [window.to_unit(s) for s in scans]
+        for name, outputs, seconds in _timed(methods, inputs):
+            errors_hu = [window.to_hu(o) - gt for o in outputs]
+            rows.append({
+                "dose": dose_label(dose),
+                "method": name,
+                "RMSE (HU)": _mean_std([float(np.sqrt(np.mean(e[interior] ** 2))) for e in errors_hu]),
+                "noise std (HU)": _mean_std([float(np.std(e[flat])) for e in errors_hu]),
+                "PSNR": _mean_std([psnr(np.clip(o, 0.0, 1.0), gt_unit) for o in outputs]),
+                "SSIM": _mean_std([ssim(np.clip(o, 0.0, 1.0), gt_unit) for o in outputs]),
+                "realisations": len(outputs),
+                "seconds/image": round(seconds, 3),
+            })
+            logging.info("%s %s: RMSE %.2f HU, noise std %.2f HU, PSNR %.3f dB", dose, name,
+                         rows[-1]["RMSE (HU)"][0], rows[-1]["noise std (HU)"][0], rows[-1]["PSNR"][0])
+    return rows

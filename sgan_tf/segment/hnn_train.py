@@ -1,0 +1,352 @@
+"""Training the HNN on GrabCut labels of a variant's composites; loading it; predicting.
+
+Same machinery as the GANs (sgan_tf/training): a tf.distribute strategy (`make_strategy`),
+checkpoints ckpt-<step> in model_dir (tf.train.CheckpointManager), config.json checked on
+resume, TensorBoard under model_dir/logs, NonFiniteLossError when a loss turns NaN/inf.
+Optimiser: Adam (beta_1 0.9) at 1e-4 by default; HED's SGD at 1e-6 was tuned to its
+unnormalised losses, ours are per-pixel means (sgan_tf/segment/hnn.py).
+
+Validation (split 2) reports the mean per-lesion Dice of the fused output at 0.5 against the
+GrabCut labels and, for lesions with ground truth, against the true masks, both at the input
+size; TensorBoard also gets the validation loss and a few composites, outputs and labels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from sgan_tf.data.ct import parse_window
+from sgan_tf.data.deeplesion import DeepLesionSet
+from sgan_tf.errors import DataError, UserError
+from sgan_tf.evaluate import scores
+from sgan_tf.segment import grabcut, hnn, hnn_data, inputs
+from sgan_tf.training import NonFiniteLossError
+from sgan_tf.training.config import CONFIG_FILE, load_saved
+from sgan_tf.training.strategy import is_chief, make_strategy, worker_id
+
+STAGE = "hnn"
+THRESHOLD = 0.5
+# A resumed run must agree on these: the architecture, and the variant the HNN is named by.
+FIXED_FIELDS = ("stage", "filters", "input_size", "variant")
+# Changing these on resume is allowed, with a warning: the run then sees other examples.
+DATA_FIELDS = ("data_dir", "denoise_model", "enhance_model", "single_model", "dncnn_model", "window",
+               "grabcut_iterations", "seed", "batch_size")
+SPLITS = {"train": 1, "val": 2}  # Train_Val_Test values; RoiSets cached as model_dir/hnn_rois_<name>.npz
+SUM = tf.distribute.ReduceOp.SUM
+
+
+@dataclasses.dataclass
+class HNNConfig:
+    model_dir: str
+    data_dir: str | None
+    variant: str = "og"
+    denoise_model: str | None = None
+    enhance_model: str | None = None
+    single_model: str | None = None
+    dncnn_model: str | None = None
+    # Model.
+    input_size: int = hnn.INPUT_SIZE
+    filters: tuple[int, ...] = hnn.PAPER_FILTERS
+    backbone_weights: str = "imagenet"
+    # Data.
+    window: str = "soft_tissue"
+    grabcut_iterations: int = grabcut.ITERATIONS
+    batch_size: int = 16
+    seed: int = 0
+    # Optimisation.
+    train_steps: int = 20_000
+    learning_rate: float = 1e-4
+    # Bookkeeping.
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 5
+    val_every: int = 500
+    log_every: int = 100
+    # Distribution.
+    strategy: str = "default"
+    num_cpu_devices: int = 0
+    stage: str = STAGE
+
+    def validate(self) -> None:
+        checks = [
+            (bool(self.data_dir), "--stage=hnn needs --data_dir: a DeepLesion-layout root (DL_info.csv, Images_png/)"),
+            (self.variant in inputs.VARIANTS, f"--variant={self.variant!r}: use one of {', '.join(inputs.VARIANTS)}"),
+            (self.input_size > 0 and self.input_size % 16 == 0,
+             f"--hnn_input_size={self.input_size} must be a positive multiple of 16 (4 poolings)"),
+            (len(self.filters) == len(hnn.STAGE_CONVS) and min(self.filters) > 0,
+             f"--hnn_filters takes {len(hnn.STAGE_CONVS)} positive numbers, got {list(self.filters)}"),
+            (self.batch_size > 0 and self.train_steps > 0, "--batch_size and --train_steps must be positive"),
+            (self.learning_rate > 0, "--learning_rate must be positive"),
+            (self.grabcut_iterations > 0, "--grabcut_iterations must be positive"),
+            (self.checkpoint_every > 0 and self.val_every > 0 and self.log_every > 0,
+             "--checkpoint_every, --val_every and --log_every must be positive"),
+            (self.strategy in ("default", "mirrored", "multi_worker"), f"unknown --strategy={self.strategy!r}"),
+            (self.num_cpu_devices == 0 or self.strategy == "mirrored",
+             "--num_cpu_devices only applies with --strategy=mirrored"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+        parse_window(self.window)
+
+    def model_dirs(self) -> inputs.ModelDirs:
+        return inputs.ModelDirs(self.denoise_model, self.enhance_model, self.single_model, self.dncnn_model)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+
+def check_compatible(config: HNNConfig, saved: dict) -> list[str]:
+    """UserError unless model_dir's saved run is this HNN; returns the changed data settings."""
+    current = json.loads(config.to_json())
+    diff = lambda keys: [f"{k}={saved.get(k)!r} there, {current[k]!r} now" for k in keys if saved.get(k) != current[k]]
+    if saved.get("stage") != STAGE:
+        raise UserError(f"--model_dir={config.model_dir} holds a {saved.get('stage')!r} run, not an HNN; "
+                        "use a new --model_dir")
+    if fixed := diff(FIXED_FIELDS):
+        raise UserError(f"--model_dir={config.model_dir} holds a different HNN ({'; '.join(fixed)}); "
+                        "use a new --model_dir or the same flags")
+    return diff(DATA_FIELDS)
+
+
+def build_model(filters, input_size: int) -> hnn.HNN:
+    """A built HNN (weights as initialised)."""
+    model = hnn.HNN(filters, input_size, name="hnn")
+    model(tf.zeros([1, input_size, input_size, 3]))
+    return model
+
+
+def dice_scores(prob: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per-item Dice [N] of probability maps [N, S, S] at THRESHOLD against 0/1 masks."""
+    return np.array([scores(p >= THRESHOLD, t)["dice"] for p, t in zip(prob, labels)], np.float64)
+
+
+class HNNTrainer:
+    """Deep-supervision training of an HNN under a tf.distribute strategy.
+
+    Per-example losses are averaged over the global batch, so gradients summed across
+    replicas equal the single-device gradient.
+    """
+
+    def __init__(self, config: HNNConfig, strategy: tf.distribute.Strategy):
+        self.config = config
+        self.strategy = strategy
+        self.chief = is_chief(strategy)
+        replicas = strategy.num_replicas_in_sync
+        if config.batch_size % replicas:
+            raise UserError(f"--batch_size={config.batch_size} is not divisible by {replicas} replicas")
+        keras.utils.set_random_seed(config.seed)
+        with strategy.scope():
+            self.model = build_model(config.filters, config.input_size)
+            self.optimizer = keras.optimizers.Adam(config.learning_rate)
+            self.optimizer.build(self.model.trainable_variables)
+            self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, global_step=self.global_step)
+        self._write_dir = config.model_dir if self.chief else tempfile.mkdtemp(prefix=f"hnn_{worker_id(strategy)}_")
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, self._write_dir, max_to_keep=config.keep_checkpoints, checkpoint_name="ckpt"
+        )
+        self._step = tf.function(self._distributed_step)
+        self._outputs = tf.function(lambda x: self.model(x, training=False))
+
+    def initialise(self) -> int:
+        """Restores the latest checkpoint, or else loads the backbone weights; the global step."""
+        latest = tf.train.latest_checkpoint(self.config.model_dir)
+        if not latest:
+            hnn.load_backbone_weights(self.model, self.config.backbone_weights)
+            return 0
+        try:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as e:
+            raise UserError(f"{latest} does not match this HNN ({type(e).__name__}); use a new --model_dir "
+                            "or the flags it was trained with") from e
+        logging.info("Resumed from %s at global step %d", latest, int(self.global_step.numpy()))
+        return int(self.global_step.numpy())
+
+    def _replica_step(self, x: tf.Tensor, y: tf.Tensor) -> dict[str, tf.Tensor]:
+        average = lambda v: tf.nn.compute_average_loss(v, global_batch_size=self.config.batch_size)
+        with tf.GradientTape() as tape:
+            total, terms = hnn.deep_supervision_loss(self.model(x, training=True), y)
+            loss = average(total)
+        variables = self.model.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return {"loss": loss, **{name: average(value) for name, value in terms.items()}}
+
+    def _distributed_step(self, iterator) -> dict[str, tf.Tensor]:
+        x, y = next(iterator)
+        per_replica = self.strategy.run(self._replica_step, args=(x, y))
+        return {k: self.strategy.reduce(SUM, v, axis=None) for k, v in per_replica.items()}
+
+    def save(self) -> str:
+        path = self.manager.save(checkpoint_number=int(self.global_step.numpy()))
+        if not self.chief:
+            shutil.rmtree(self._write_dir, ignore_errors=True)
+            os.makedirs(self._write_dir, exist_ok=True)
+        return path
+
+    def validate(self, rois: hnn_data.RoiSet, writer=None, step: int = 0, batch: int = 16) -> dict[str, float]:
+        """Validation loss and Dice (module docstring); {} for an empty set."""
+        if not len(rois):
+            return {}
+        probs, losses = [], []
+        for i in range(0, len(rois), batch):
+            x = tf.constant(rois.float_images(slice(i, i + batch)))
+            out = self._outputs(x)
+            losses.append(hnn.deep_supervision_loss(out, rois.labels[i: i + batch])[0].numpy())
+            probs.append(tf.sigmoid(out["fused"]).numpy()[..., 0])
+        prob = np.concatenate(probs)
+        metrics = {"loss": float(np.concatenate(losses).mean()),
+                   "dice_grabcut": float(dice_scores(prob, rois.labels).mean())}
+        if rois.has_truth.any():
+            metrics["dice_truth"] = float(dice_scores(prob[rois.has_truth], rois.truth[rois.has_truth]).mean())
+            metrics["dice_grabcut_vs_truth"] = float(
+                dice_scores(rois.labels[rois.has_truth].astype(np.float32), rois.truth[rois.has_truth]).mean())
+        if writer is not None:
+            k = min(4, len(rois))
+            with writer.as_default(step=step):
+                for name, value in metrics.items():
+                    tf.summary.scalar(f"validation/{name}", value)
+                tf.summary.image("validation/composite", rois.float_images(slice(k)), max_outputs=k)
+                tf.summary.image("validation/fused", prob[:k, ..., None], max_outputs=k)
+                tf.summary.image("validation/grabcut", rois.labels[:k, ..., None].astype(np.float32), max_outputs=k)
+                if rois.has_truth[:k].any():
+                    tf.summary.image("validation/truth", rois.truth[:k, ..., None].astype(np.float32), max_outputs=k)
+            writer.flush()
+        return metrics
+
+    def fit(self, train_rois: hnn_data.RoiSet, val_rois: hnn_data.RoiSet, start: int) -> dict:
+        """Trains from global step `start` up to `train_steps`."""
+        cfg = self.config
+        if start >= cfg.train_steps:
+            logging.info("Already at step %d >= --train_steps=%d; nothing to train.", start, cfg.train_steps)
+            return {"global_step": start, "validation": self.validate(val_rois), "metrics": {}}
+        writer = tf.summary.create_file_writer(os.path.join(self._write_dir, "logs")) if self.chief else None
+        logging.info("Training the HNN (variant %s) from step %d to %d on %d replica(s); checkpoints: %s/ckpt-<step>; "
+                     "TensorBoard: tensorboard --logdir %s", cfg.variant, start, cfg.train_steps,
+                     self.strategy.num_replicas_in_sync, cfg.model_dir, os.path.join(cfg.model_dir, "logs"))
+        dataset = self.strategy.distribute_datasets_from_function(
+            lambda ctx: hnn_data.training_dataset(train_rois, cfg.seed, cfg.batch_size, start, ctx))
+        iterator = iter(dataset)
+        metrics, val, last_saved = {}, {}, start
+        tick, tick_step = time.perf_counter(), start
+        for step in range(start, cfg.train_steps):
+            metrics = {k: float(v) for k, v in self._step(iterator).items()}
+            if bad := [k for k, v in metrics.items() if not math.isfinite(v)]:
+                kept = tf.train.latest_checkpoint(cfg.model_dir)
+                raise NonFiniteLossError(
+                    f"non-finite {', '.join(bad)} at step {step + 1} ({metrics}); training stopped, "
+                    f"last good checkpoint kept: {kept or 'none (no checkpoint was saved yet)'}")
+            done = step + 1
+            self.global_step.assign(done)
+            if writer is not None:
+                with writer.as_default(step=done):
+                    for name, value in metrics.items():
+                        tf.summary.scalar(f"train/{name}", value)
+            if done % cfg.log_every == 0 or done == cfg.train_steps:
+                now = time.perf_counter()
+                rate = (done - tick_step) / max(now - tick, 1e-9)
+                tick, tick_step = now, done
+                logging.info("step %d/%d  %s  %.2f steps/s", done, cfg.train_steps,
+                             "  ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items())), rate)
+            if done % cfg.val_every == 0 or done == cfg.train_steps:
+                val = self.validate(val_rois, writer, done)
+                logging.info("step %d validation  %s", done, "  ".join(f"{k}={v:.4f}" for k, v in sorted(val.items()))
+                             or "(no validation lesions)")
+            if done % cfg.checkpoint_every == 0:
+                logging.info("Saved %s", self.save())
+                last_saved = done
+        if last_saved != cfg.train_steps:
+            logging.info("Saved %s", self.save())
+        if writer is not None:
+            writer.close()
+        return {"global_step": cfg.train_steps, "validation": val, "metrics": metrics}
+
+
+def load_rois(config: HNNConfig, dataset: DeepLesionSet, enhancer, name: str, chief: bool) -> hnn_data.RoiSet:
+    """The RoiSet of split `name` (SPLITS) from model_dir's cache, else built (and cached by the chief)."""
+    records = dataset.select([SPLITS[name]])
+    key = hnn_data.cache_key(dataset, records, enhancer, config.input_size, config.window, config.grabcut_iterations)
+    path = os.path.join(config.model_dir, f"hnn_rois_{name}.npz")
+    rois = hnn_data.load_cached(path, key)
+    if rois is not None:
+        logging.info("Loaded %d %s ROIs from %s", len(rois), name, path)
+        return rois
+    start = time.perf_counter()
+    rois, problems = hnn_data.build_roi_set(dataset, records, enhancer, config.input_size, config.window,
+                                            config.grabcut_iterations)
+    for problem in problems:
+        logging.warning("Left out of the %s ROIs: %s", name, problem)
+    logging.info("Made %d %s ROIs (variant %s, GrabCut labels) in %.1f s; %d left out", len(rois), name,
+                 enhancer.variant, time.perf_counter() - start, len(problems))
+    if chief:
+        hnn_data.save_cached(path, key, rois)
+    return rois
+
+
+def train(config: HNNConfig) -> dict:
+    """Trains an HNN as configured, resuming from config.model_dir if it has checkpoints."""
+    config = dataclasses.replace(config, filters=tuple(int(f) for f in config.filters))
+    config.validate()
+    strategy = make_strategy(config.strategy, config.num_cpu_devices)
+    saved = load_saved(config.model_dir)
+    if saved is not None:
+        for change in check_compatible(config, saved):
+            logging.warning("Resuming with changed data settings (%s): examples differ from the earlier run", change)
+    if not DeepLesionSet.is_root(config.data_dir):
+        raise DataError(f"--data_dir={config.data_dir}: not a DeepLesion-layout root (no DL_info.csv)")
+    dataset = DeepLesionSet(config.data_dir)
+    enhancer = inputs.variant_enhancer(config.variant, config.model_dirs())
+    trainer = HNNTrainer(config, strategy)
+    start = trainer.initialise()
+    if trainer.chief:
+        os.makedirs(config.model_dir, exist_ok=True)
+        with open(os.path.join(config.model_dir, CONFIG_FILE), "w") as f:
+            f.write(config.to_json())
+    train_rois = load_rois(config, dataset, enhancer, "train", trainer.chief)
+    if not len(train_rois):
+        raise DataError(f"{config.data_dir}: no usable lesion in the training split (Train_Val_Test = 1)")
+    val_rois = load_rois(config, dataset, enhancer, "val", trainer.chief)
+    if not len(val_rois):
+        logging.warning("%s has no usable lesion in the validation split (2): no validation", config.data_dir)
+    return trainer.fit(train_rois, val_rois, start)
+
+
+def load_hnn(model_dir: str, checkpoint: str | None = None) -> hnn.HNN:
+    """The HNN of a training run (its latest checkpoint unless `checkpoint`)."""
+    saved = load_saved(model_dir) if os.path.isdir(model_dir) else None
+    if saved is None or saved.get("stage") != STAGE:
+        raise UserError(f"{model_dir}: not an HNN training model_dir (no {CONFIG_FILE} with stage {STAGE!r})")
+    checkpoint = checkpoint or tf.train.latest_checkpoint(model_dir)
+    if checkpoint is None:
+        raise UserError(f"{model_dir} holds no checkpoint yet")
+    model = build_model(saved["filters"], saved["input_size"])
+    try:
+        tf.train.Checkpoint(model=model).restore(checkpoint).assert_existing_objects_matched().expect_partial()
+    except (AssertionError, ValueError, tf.errors.OpError) as e:
+        raise UserError(f"{checkpoint} does not hold the HNN described in {CONFIG_FILE}: {e}") from e
+    return model
+
+
+def predict(model: hnn.HNN, composites: np.ndarray, batch_size: int = 16) -> np.ndarray:
+    """Lesion probabilities [N, H, W] of composites [N, H, W, 3] (network scale, any size):
+    resized to the HNN's input size, the fused output's sigmoid resized back."""
+    composites = np.asarray(composites, np.float32)
+    if composites.ndim != 4 or composites.shape[-1] != 3:
+        raise ValueError(f"expected composites [N, H, W, 3], got shape {composites.shape}")
+    if not len(composites):
+        return np.zeros(composites.shape[:3], np.float32)
+    s = model.input_size
+    x = np.stack([hnn_data.resize_image(c, s, s) for c in composites])
+    prob = np.concatenate([model.probability(tf.constant(x[i: i + batch_size])).numpy()[..., 0]
+                           for i in range(0, len(x), batch_size)])
+    return np.stack([hnn_data.resize_image(p, *composites.shape[1:3]) for p in prob])
