@@ -10,6 +10,10 @@ Examples:
   # Score one folder of predicted masks (from segment_main) against the set's masks:
   eval_main --input=/data/phantom --pred_dir=/tmp/pred
 
+  # Denoising tables: BSD68 at sigma 15/25/50 and the LCD-CT phantom (BM3D, DnCNN, G1):
+  eval_main --output_dir=/tmp/denoise --natural_dir=../shared/data/natural/BSD68 \
+      --lcd_ct_dir=../shared/data/lcd_ct --denoise_model=runs/denoise --dncnn_model=runs/dncnn
+
 Output (with --output_dir): table1/table2 as .md, .csv and .json, scores.csv (per lesion),
 failures.json, config.json, fig1_variants.png and fig3_overlays.png (sgan_tf/experiment.py).
 Exit status: 0 done, 2 nothing could run (one line on stderr), 4 some lesions failed.
@@ -38,7 +42,9 @@ flags.DEFINE_list("splits", ["3"], "Train_Val_Test values to evaluate (default: 
 flags.DEFINE_integer("grabcut_iterations", 5, "GrabCut iterations.")
 flags.DEFINE_string("window", "soft_tissue", "HU window of the network scale.")
 flags.DEFINE_boolean("allow_nlm_fallback", True, "Without the bm3d package, run NL-means and report it as OG+NLM.")
-flags.mark_flag_as_required("input")
+flags.DEFINE_string("natural_dir", None, "Also: the denoising table on this folder of clean images (e.g. BSD68).")
+flags.DEFINE_list("sigmas", ["15", "25", "50"], "Noise levels (0-255 scale) of the --natural_dir table.")
+flags.DEFINE_string("lcd_ct_dir", None, "Also: the CT denoising table on the FDA LCD-CT phantom folder.")
 
 FLAGS = flags.FLAGS
 
@@ -51,6 +57,8 @@ def main(argv: list[str]) -> int:
 
     try:
         if FLAGS.pred_dir:
+            if not FLAGS.input:
+                raise UserError("--pred_dir needs --input (the set whose masks/ hold the ground truth)")
             result = experiment.score_predictions(FLAGS.input, FLAGS.pred_dir)
             print(f"{result['lesions']} lesions scored, {len(result['missing'])} without a prediction")
             for metric in evaluate.METRICS:
@@ -59,11 +67,21 @@ def main(argv: list[str]) -> int:
             return 4 if result["missing"] else 0
         if not FLAGS.output_dir:
             raise UserError("give --output_dir (tables and figures) or --pred_dir (score predictions)")
+        model_dirs = inputs.ModelDirs(FLAGS.denoise_model, FLAGS.enhance_model, FLAGS.single_model, FLAGS.dncnn_model)
+        if FLAGS.natural_dir or FLAGS.lcd_ct_dir:
+            tables = experiment.denoising_tables(FLAGS.output_dir, model_dirs, FLAGS.natural_dir, FLAGS.lcd_ct_dir,
+                                                 tuple(float(s) for s in FLAGS.sigmas), FLAGS.allow_nlm_fallback)
+            for paths in tables.values():
+                with open(paths["md"], encoding="utf-8") as f:
+                    print(f.read())
+        if not FLAGS.input:
+            if not (FLAGS.natural_dir or FLAGS.lcd_ct_dir):
+                raise UserError("give --input (a DeepLesion-layout set), --natural_dir or --lcd_ct_dir")
+            return 0
         config = experiment.ExperimentConfig(
             input=FLAGS.input,
             output_dir=FLAGS.output_dir,
-            model_dirs=inputs.ModelDirs(FLAGS.denoise_model, FLAGS.enhance_model, FLAGS.single_model,
-                                        FLAGS.dncnn_model),
+            model_dirs=model_dirs,
             hnn_model=FLAGS.hnn_model,
             splits=tuple(int(s) for s in FLAGS.splits),
             grabcut_iterations=FLAGS.grabcut_iterations,

@@ -104,3 +104,17 @@ def test_predictions_of_a_slice_with_two_lesions_are_labels(lesion_set, tmp_path
     written = segmenters.write_masks(str(tmp_path / "p"), ds, {rec.item_id: a}, overwrite=False)
     assert len(written) == 1
     np.testing.assert_array_equal(segmenters.read_prediction(str(tmp_path / "p"), ds, rec), a)
+
+
+def test_eval_main_denoising_table_on_a_folder(image_folder, tiny_models, tmp_path):
+    out = tmp_path / "den"
+    proc = run_module("sgan_tf.eval_main", f"--output_dir={out}", f"--natural_dir={image_folder}", "--sigmas=25",
+                      f"--denoise_model={tiny_models['denoise']}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.load(open(out / "denoise_natural.json"))["rows"]
+    assert [r["method"] for r in rows][0] == "noisy" and "g1" in [r["method"] for r in rows]
+    assert {"bm3d", "nlm"} & {r["method"] for r in rows}
+    assert all(r["sigma"] == 25 for r in rows) and "PSNR mean" in rows[0]
+    assert "Denoising on images" in proc.stdout
+    nothing = run_module("sgan_tf.eval_main", f"--output_dir={out}")
+    assert nothing.returncode == 2 and "give --input" in nothing.stderr
