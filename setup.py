@@ -23,6 +23,7 @@ setup(
         "pydicom>=3.0",
         "opencv-python-headless>=4.9",
         "scikit-image>=0.24",
+        "PyWavelets>=1.6",  # scikit-image's noise estimate (estimate_sigma) for BM3D / NL-means
         "absl-py>=2.1",
         "scipy>=1.13",
     ],
