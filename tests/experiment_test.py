@@ -118,3 +118,16 @@ def test_eval_main_denoising_table_on_a_folder(image_folder, tiny_models, tmp_pa
     assert "Denoising on images" in proc.stdout
     nothing = run_module("sgan_tf.eval_main", f"--output_dir={out}")
     assert nothing.returncode == 2 and "give --input" in nothing.stderr
+
+
+def test_hnn_folder_skips_runs_without_a_checkpoint(tmp_path):
+    for variant, with_ckpt in (("og", True), ("bm3d", False)):
+        run = tmp_path / "hnn" / variant
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps({"stage": "hnn", "variant": variant}))
+        if with_ckpt:
+            (run / "checkpoint").write_text(f'model_checkpoint_path: "{run}/ckpt-1"\n')
+            (run / "ckpt-1.index").write_bytes(b"")
+    assert segmenters.hnn_models(str(tmp_path / "hnn")) == {"og": str(tmp_path / "hnn" / "og")}
+    with pytest.raises(UserError, match="neither"):
+        segmenters.hnn_models(str(tmp_path))

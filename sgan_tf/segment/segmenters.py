@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator
 
 import cv2
 import numpy as np
+import tensorflow as tf
+from absl import logging
 
 from sgan_tf.data.deeplesion import DeepLesionSet, LesionRecord, read_mask_file
 from sgan_tf.errors import DataError, UserError
@@ -75,6 +77,10 @@ def hnn_models(path: str | None) -> dict[str, str]:
     for name in sorted(os.listdir(path)):
         sub = os.path.join(path, name)
         if os.path.isdir(sub) and (variant := hnn_variant(sub)) is not None:
+            if tf.train.latest_checkpoint(sub) is None:
+                logging.warning("%s: HNN run without a checkpoint yet (unfinished?); variant %s has no HNN row",
+                                sub, variant)
+                continue
             found[variant] = sub
     if not found:
         raise UserError(f"--hnn_model {path}: neither an HNN training run nor a folder of them")
