@@ -53,6 +53,8 @@ def bm3d_available() -> bool:
 
 @dataclasses.dataclass
 class _SigmaStage:
+    """Shared sigma handling of the classical denoisers; subclasses define `_denoise(x, sigma)`."""
+
     sigma: float | None = None  # noise std on [0, 1]; None: estimated per image
     name = ""
 
@@ -66,9 +68,6 @@ class _SigmaStage:
 
     def _sigma(self, x: np.ndarray) -> float:
         return self.sigma if self.sigma is not None else estimate_noise_sigma(x)
-
-    def _denoise(self, x: np.ndarray, sigma: float) -> np.ndarray:
-        raise NotImplementedError
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, np.float32)
