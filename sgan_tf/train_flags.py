@@ -11,6 +11,7 @@ from sgan_tf import training
 from sgan_tf.errors import UserError
 from sgan_tf.segment import hnn_train, inputs
 from sgan_tf.training.config import GAN_STAGES
+from sgan_tf.training.loop import RunSettings
 
 _D = training.TrainConfig  # defaults come from the dataclass, so flags and library agree
 
@@ -49,8 +50,7 @@ flags.DEFINE_integer("val_every", _D.val_every, "Validation PSNR/SSIM and images
 flags.DEFINE_integer("log_every", _D.log_every, "Progress line every N steps.")
 flags.DEFINE_enum("strategy", _D.strategy, ["default", "mirrored", "multi_worker"], "tf.distribute strategy.")
 flags.DEFINE_integer("num_cpu_devices", _D.num_cpu_devices, "With --strategy=mirrored: N logical CPU devices.")
-_H = hnn_train.HNNConfig  # --stage=hnn; shared flags: data_dir (DeepLesion root), batch_size, seed, train_steps,
-# learning_rate, checkpoint_every, keep_checkpoints, val_every, log_every, strategy, num_cpu_devices.
+_H = hnn_train.HNNConfig  # --stage=hnn; shared flags: data_dir (a DeepLesion root) and RunSettings' fields.
 flags.DEFINE_enum("variant", _H.variant, list(inputs.VARIANTS), "--stage=hnn: the composites it learns from.")
 flags.DEFINE_string("denoise_model", None, "--stage=hnn: --model_dir of a denoise (G1) run (variants gan1, sgan).")
 flags.DEFINE_string("enhance_model", None, "--stage=hnn: --model_dir of an enhance (G2) run (variant sgan).")
@@ -75,6 +75,11 @@ def _floats(name: str, values: list[str], length: int | None = None) -> tuple[fl
     return out
 
 
+def _run_settings() -> dict:
+    """The flags of RunSettings' fields (same names), shared by every stage."""
+    return {f.name: getattr(FLAGS, f.name) for f in dataclasses.fields(RunSettings)}
+
+
 def config_from_flags(**overrides) -> training.TrainConfig:
     """The GAN/DnCNN TrainConfig the flags describe; keyword arguments replace fields."""
     config = training.TrainConfig(
@@ -88,16 +93,12 @@ def config_from_flags(**overrides) -> training.TrainConfig:
         disc_filters=tuple(int(v) for v in _floats("disc_filters", FLAGS.disc_filters, 8)),
         disc_dense_units=FLAGS.disc_dense_units,
         crop_size=FLAGS.crop_size,
-        batch_size=FLAGS.batch_size,
         sigma_max=FLAGS.sigma_max,
         scale_range=_floats("scale_range", FLAGS.scale_range, 2),
         blur_max=FLAGS.blur_max,
         contrast_range=_floats("contrast_range", FLAGS.contrast_range, 2),
         num_val_pairs=FLAGS.num_val_pairs,
-        seed=FLAGS.seed,
-        train_steps=FLAGS.train_steps,
         pretrain_steps=FLAGS.pretrain_steps,
-        learning_rate=FLAGS.learning_rate,
         beta_1=FLAGS.beta_1,
         lr_decay_step=FLAGS.lr_decay_step,
         d_steps=FLAGS.d_steps,
@@ -106,12 +107,7 @@ def config_from_flags(**overrides) -> training.TrainConfig:
         vgg_weight=FLAGS.vgg_weight,
         adv_weight=FLAGS.adv_weight,
         vgg_weights=FLAGS.vgg_weights,
-        checkpoint_every=FLAGS.checkpoint_every,
-        keep_checkpoints=FLAGS.keep_checkpoints,
-        val_every=FLAGS.val_every,
-        log_every=FLAGS.log_every,
-        strategy=FLAGS.strategy,
-        num_cpu_devices=FLAGS.num_cpu_devices,
+        **_run_settings(),
     )
     return dataclasses.replace(config, **overrides)
 
@@ -131,15 +127,6 @@ def hnn_config_from_flags(**overrides) -> hnn_train.HNNConfig:
         backbone_weights=FLAGS.hnn_backbone_weights,
         window=FLAGS.window,
         grabcut_iterations=FLAGS.grabcut_iterations,
-        batch_size=FLAGS.batch_size,
-        seed=FLAGS.seed,
-        train_steps=FLAGS.train_steps,
-        learning_rate=FLAGS.learning_rate,
-        checkpoint_every=FLAGS.checkpoint_every,
-        keep_checkpoints=FLAGS.keep_checkpoints,
-        val_every=FLAGS.val_every,
-        log_every=FLAGS.log_every,
-        strategy=FLAGS.strategy,
-        num_cpu_devices=FLAGS.num_cpu_devices,
+        **_run_settings(),
     )
     return dataclasses.replace(config, **overrides)

@@ -67,9 +67,9 @@ def test_a_few_steps_learn_the_disks(tmp_path):
     config = hnn_train.HNNConfig(str(tmp_path / "run"), data_dir="unused", filters=(8, 16, 16, 16, 16), input_size=32,
                                  backbone_weights="none", batch_size=8, train_steps=40, learning_rate=1e-3,
                                  val_every=40, log_every=10, checkpoint_every=40)
-    trainer = hnn_train.HNNTrainer(config, tf.distribute.get_strategy())
+    trainer = hnn_train.HNNTrainer(config, tf.distribute.get_strategy(), val_rois=rois)
     assert trainer.initialise() == 0
-    before = trainer.validate(rois)
+    before = trainer.validate()
     result = trainer.fit(rois, rois, 0)
     after = result["validation"]
     assert result["global_step"] == 40 and os.path.exists(tmp_path / "run" / "ckpt-40.index")

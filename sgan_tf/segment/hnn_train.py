@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
-import shutil
-import tempfile
 import time
 
 import keras
@@ -31,9 +28,9 @@ from sgan_tf.data.deeplesion import DeepLesionSet
 from sgan_tf.errors import DataError, UserError
 from sgan_tf.evaluate import scores
 from sgan_tf.segment import grabcut, hnn, hnn_data, inputs
-from sgan_tf.training import NonFiniteLossError
 from sgan_tf.training.config import CONFIG_FILE, load_saved
-from sgan_tf.training.strategy import is_chief, make_strategy, worker_id
+from sgan_tf.training.loop import RunSettings, Trainer, raise_failed
+from sgan_tf.training.strategy import make_strategy
 
 STAGE = "hnn"
 THRESHOLD = 0.5
@@ -47,7 +44,10 @@ SUM = tf.distribute.ReduceOp.SUM
 
 
 @dataclasses.dataclass
-class HNNConfig:
+class HNNConfig(RunSettings):
+    """An HNN run; batch, seed, schedule, bookkeeping and distribution fields come from
+    RunSettings (train_steps defaults to 20k here)."""
+
     model_dir: str
     data_dir: str | None
     variant: str = "og"
@@ -62,41 +62,19 @@ class HNNConfig:
     # Data.
     window: str = "soft_tissue"
     grabcut_iterations: int = grabcut.ITERATIONS
-    batch_size: int = 16
-    seed: int = 0
-    # Optimisation.
-    train_steps: int = 20_000
-    learning_rate: float = 1e-4
-    # Bookkeeping.
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 5
-    val_every: int = 500
-    log_every: int = 100
-    # Distribution.
-    strategy: str = "default"
-    num_cpu_devices: int = 0
+    train_steps: int = dataclasses.field(default=20_000, kw_only=True)
     stage: str = STAGE
 
     def validate(self) -> None:
-        checks = [
+        raise_failed(self.run_checks() + [
             (bool(self.data_dir), "--stage=hnn needs --data_dir: a DeepLesion-layout root (DL_info.csv, Images_png/)"),
             (self.variant in inputs.VARIANTS, f"--variant={self.variant!r}: use one of {', '.join(inputs.VARIANTS)}"),
             (self.input_size > 0 and self.input_size % 16 == 0,
              f"--hnn_input_size={self.input_size} must be a positive multiple of 16 (4 poolings)"),
             (len(self.filters) == len(hnn.STAGE_CONVS) and min(self.filters) > 0,
              f"--hnn_filters takes {len(hnn.STAGE_CONVS)} positive numbers, got {list(self.filters)}"),
-            (self.batch_size > 0 and self.train_steps > 0, "--batch_size and --train_steps must be positive"),
-            (self.learning_rate > 0, "--learning_rate must be positive"),
             (self.grabcut_iterations > 0, "--grabcut_iterations must be positive"),
-            (self.checkpoint_every > 0 and self.val_every > 0 and self.log_every > 0,
-             "--checkpoint_every, --val_every and --log_every must be positive"),
-            (self.strategy in ("default", "mirrored", "multi_worker"), f"unknown --strategy={self.strategy!r}"),
-            (self.num_cpu_devices == 0 or self.strategy == "mirrored",
-             "--num_cpu_devices only applies with --strategy=mirrored"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise UserError(message)
+        ])
         parse_window(self.window)
 
     def model_dirs(self) -> inputs.ModelDirs:
@@ -131,17 +109,18 @@ def dice_scores(prob: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.array([scores(p >= THRESHOLD, t)["dice"] for p, t in zip(prob, labels)], np.float64)
 
 
-class HNNTrainer:
-    """Deep-supervision training of an HNN under a tf.distribute strategy.
+class HNNTrainer(Trainer):
+    """Deep-supervision training of an HNN under a tf.distribute strategy (loop: training/loop.py).
 
     Per-example losses are averaged over the global batch, so gradients summed across
     replicas equal the single-device gradient.
     """
 
-    def __init__(self, config: HNNConfig, strategy: tf.distribute.Strategy):
+    def __init__(self, config: HNNConfig, strategy: tf.distribute.Strategy, val_rois: hnn_data.RoiSet | None = None):
         self.config = config
         self.strategy = strategy
-        self.chief = is_chief(strategy)
+        self.val_rois = val_rois
+        self.name = f"the HNN (variant {config.variant})"
         replicas = strategy.num_replicas_in_sync
         if config.batch_size % replicas:
             raise UserError(f"--batch_size={config.batch_size} is not divisible by {replicas} replicas")
@@ -151,27 +130,17 @@ class HNNTrainer:
             self.optimizer = keras.optimizers.Adam(config.learning_rate)
             self.optimizer.build(self.model.trainable_variables)
             self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, global_step=self.global_step)
-        self._write_dir = config.model_dir if self.chief else tempfile.mkdtemp(prefix=f"hnn_{worker_id(strategy)}_")
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, self._write_dir, max_to_keep=config.keep_checkpoints, checkpoint_name="ckpt"
-        )
+        checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, global_step=self.global_step)
+        self._init_checkpoints(checkpoint, config.model_dir, prefix="hnn")
         self._step = tf.function(self._distributed_step)
         self._outputs = tf.function(lambda x: self.model(x, training=False))
 
     def initialise(self) -> int:
         """Restores the latest checkpoint, or else loads the backbone weights; the global step."""
-        latest = tf.train.latest_checkpoint(self.config.model_dir)
-        if not latest:
-            hnn.load_backbone_weights(self.model, self.config.backbone_weights)
-            return 0
-        try:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as e:
-            raise UserError(f"{latest} does not match this HNN ({type(e).__name__}); use a new --model_dir "
-                            "or the flags it was trained with") from e
-        logging.info("Resumed from %s at global step %d", latest, int(self.global_step.numpy()))
-        return int(self.global_step.numpy())
+        if tf.train.latest_checkpoint(self.model_dir):
+            return self.restore()
+        hnn.load_backbone_weights(self.model, self.config.backbone_weights)
+        return 0
 
     def _replica_step(self, x: tf.Tensor, y: tf.Tensor) -> dict[str, tf.Tensor]:
         average = lambda v: tf.nn.compute_average_loss(v, global_batch_size=self.config.batch_size)
@@ -187,16 +156,13 @@ class HNNTrainer:
         per_replica = self.strategy.run(self._replica_step, args=(x, y))
         return {k: self.strategy.reduce(SUM, v, axis=None) for k, v in per_replica.items()}
 
-    def save(self) -> str:
-        path = self.manager.save(checkpoint_number=int(self.global_step.numpy()))
-        if not self.chief:
-            shutil.rmtree(self._write_dir, ignore_errors=True)
-            os.makedirs(self._write_dir, exist_ok=True)
-        return path
+    def train_step(self, iterator, step: int) -> tuple[dict[str, float], dict[str, float]]:
+        return {k: float(v) for k, v in self._step(iterator).items()}, {}
 
-    def validate(self, rois: hnn_data.RoiSet, writer=None, step: int = 0, batch: int = 16) -> dict[str, float]:
-        """Validation loss and Dice (module docstring); {} for an empty set."""
-        if not len(rois):
+    def validate(self, writer=None, step: int = 0, batch: int = 16) -> dict[str, float]:
+        """Validation loss and Dice (module docstring); {} without validation lesions."""
+        rois = self.val_rois
+        if rois is None or not len(rois):
             return {}
         probs, losses = [], []
         for i in range(0, len(rois), batch):
@@ -224,52 +190,14 @@ class HNNTrainer:
             writer.flush()
         return metrics
 
+    def format_validation(self, metrics: dict[str, float]) -> str:
+        return super().format_validation(metrics) or "(no validation lesions)"
+
     def fit(self, train_rois: hnn_data.RoiSet, val_rois: hnn_data.RoiSet, start: int) -> dict:
-        """Trains from global step `start` up to `train_steps`."""
+        """Trains from global step `start` up to `train_steps`, validating on `val_rois`."""
         cfg = self.config
-        if start >= cfg.train_steps:
-            logging.info("Already at step %d >= --train_steps=%d; nothing to train.", start, cfg.train_steps)
-            return {"global_step": start, "validation": self.validate(val_rois), "metrics": {}}
-        writer = tf.summary.create_file_writer(os.path.join(self._write_dir, "logs")) if self.chief else None
-        logging.info("Training the HNN (variant %s) from step %d to %d on %d replica(s); checkpoints: %s/ckpt-<step>; "
-                     "TensorBoard: tensorboard --logdir %s", cfg.variant, start, cfg.train_steps,
-                     self.strategy.num_replicas_in_sync, cfg.model_dir, os.path.join(cfg.model_dir, "logs"))
-        dataset = self.strategy.distribute_datasets_from_function(
-            lambda ctx: hnn_data.training_dataset(train_rois, cfg.seed, cfg.batch_size, start, ctx))
-        iterator = iter(dataset)
-        metrics, val, last_saved = {}, {}, start
-        tick, tick_step = time.perf_counter(), start
-        for step in range(start, cfg.train_steps):
-            metrics = {k: float(v) for k, v in self._step(iterator).items()}
-            if bad := [k for k, v in metrics.items() if not math.isfinite(v)]:
-                kept = tf.train.latest_checkpoint(cfg.model_dir)
-                raise NonFiniteLossError(
-                    f"non-finite {', '.join(bad)} at step {step + 1} ({metrics}); training stopped, "
-                    f"last good checkpoint kept: {kept or 'none (no checkpoint was saved yet)'}")
-            done = step + 1
-            self.global_step.assign(done)
-            if writer is not None:
-                with writer.as_default(step=done):
-                    for name, value in metrics.items():
-                        tf.summary.scalar(f"train/{name}", value)
-            if done % cfg.log_every == 0 or done == cfg.train_steps:
-                now = time.perf_counter()
-                rate = (done - tick_step) / max(now - tick, 1e-9)
-                tick, tick_step = now, done
-                logging.info("step %d/%d  %s  %.2f steps/s", done, cfg.train_steps,
-                             "  ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items())), rate)
-            if done % cfg.val_every == 0 or done == cfg.train_steps:
-                val = self.validate(val_rois, writer, done)
-                logging.info("step %d validation  %s", done, "  ".join(f"{k}={v:.4f}" for k, v in sorted(val.items()))
-                             or "(no validation lesions)")
-            if done % cfg.checkpoint_every == 0:
-                logging.info("Saved %s", self.save())
-                last_saved = done
-        if last_saved != cfg.train_steps:
-            logging.info("Saved %s", self.save())
-        if writer is not None:
-            writer.close()
-        return {"global_step": cfg.train_steps, "validation": val, "metrics": metrics}
+        self.val_rois = val_rois
+        return self.run(start, lambda ctx: hnn_data.training_dataset(train_rois, cfg.seed, cfg.batch_size, start, ctx))
 
 
 def load_rois(config: HNNConfig, dataset: DeepLesionSet, enhancer, name: str, chief: bool) -> hnn_data.RoiSet:

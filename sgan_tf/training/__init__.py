@@ -10,7 +10,8 @@ from sgan_tf.data import images as images_lib
 from sgan_tf.data import synthesis
 from sgan_tf.training.config import CONFIG_FILE, TrainConfig, check_compatible, load_saved
 from sgan_tf.training.strategy import is_chief, make_strategy
-from sgan_tf.training.trainer import GANTrainer, NonFiniteLossError, build_dataset_fn
+from sgan_tf.training.loop import NonFiniteLossError
+from sgan_tf.training.trainer import GANTrainer, build_dataset_fn
 
 __all__ = ["GANTrainer", "NonFiniteLossError", "TrainConfig", "load_sources", "train"]
 

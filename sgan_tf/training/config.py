@@ -14,6 +14,7 @@ import os
 from sgan_tf import models
 from sgan_tf.data.synthesis import STAGE_DEGRADATIONS, SynthesisConfig
 from sgan_tf.errors import UserError
+from sgan_tf.training.loop import RunSettings, raise_failed
 
 GAN_STAGES = tuple(STAGE_DEGRADATIONS)
 
@@ -39,7 +40,10 @@ ARCHITECTURE_FIELDS = (
 
 
 @dataclasses.dataclass
-class TrainConfig:
+class TrainConfig(RunSettings):
+    """A GAN (or DnCNN) stage; batch, seed, schedule, bookkeeping and distribution fields come
+    from RunSettings."""
+
     stage: str
     model_dir: str
     data_dir: str | None = None
@@ -52,17 +56,13 @@ class TrainConfig:
     disc_dense_units: int = 1024
     # Data.
     crop_size: int | None = None
-    batch_size: int = 16  # global, over all replicas and workers
     sigma_max: float = 50.0
     scale_range: tuple[float, float] = (1.0, 4.0)
     blur_max: float = 3.0
     contrast_range: tuple[float, float] = (1.0, 3.0)
     num_val_pairs: int = 16
-    seed: int = 0
     # Optimisation.
-    train_steps: int = 100_000
     pretrain_steps: int = 0
-    learning_rate: float = 1e-4
     beta_1: float = 0.5
     lr_decay_step: int = 0  # learning rate x0.1 from this global step on; 0 = never
     d_steps: int = 1
@@ -71,14 +71,6 @@ class TrainConfig:
     vgg_weight: float = 1e-5
     adv_weight: float = 1e-3
     vgg_weights: str = "imagenet"
-    # Bookkeeping.
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 5
-    val_every: int = 500
-    log_every: int = 100
-    # Distribution.
-    strategy: str = "default"
-    num_cpu_devices: int = 0
 
     def resolved(self) -> TrainConfig:
         """A copy with stage defaults filled in, checked for consistency."""
@@ -97,10 +89,8 @@ class TrainConfig:
         return cfg
 
     def validate(self) -> None:
-        checks = [
-            (self.train_steps > 0, "--train_steps must be positive"),
+        raise_failed(self.run_checks() + [
             (0 <= self.pretrain_steps <= self.train_steps, "--pretrain_steps must lie in [0, --train_steps]"),
-            (self.batch_size > 0, "--batch_size must be positive"),
             (self.num_blocks > 0 and self.filters > 0, "--num_blocks and --filters must be positive"),
             (self.crop_size > 0, "--crop_size must be positive"),
             (self.crop_size % (2 ** 4) == 0 or not has_discriminator(self.stage),
@@ -110,17 +100,9 @@ class TrainConfig:
             (1.0 <= self.scale_range[0] <= self.scale_range[1], "--scale_range must be 1 <= low <= high"),
             (1.0 <= self.contrast_range[0] <= self.contrast_range[1], "--contrast_range must be 1 <= low <= high"),
             (self.blur_max > 0, "--blur_max must be positive"),
-            (self.checkpoint_every > 0 and self.val_every > 0 and self.log_every > 0,
-             "--checkpoint_every, --val_every and --log_every must be positive"),
             (min(self.mse_weight, self.vgg_weight, self.adv_weight) >= 0, "loss weights must be non-negative"),
-            (self.strategy in ("default", "mirrored", "multi_worker"), f"unknown --strategy={self.strategy!r}"),
-            (self.num_cpu_devices == 0 or self.strategy == "mirrored",
-             "--num_cpu_devices only applies with --strategy=mirrored"),
             (self.num_val_pairs > 0, "--num_val_pairs must be positive"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise UserError(message)
+        ])
 
     def synthesis(self) -> SynthesisConfig:
         return SynthesisConfig.for_stage(

@@ -1,12 +1,7 @@
-"""The GAN trainer shared by every stage: distributed D/G steps, checkpoints, TensorBoard."""
+"""The GAN trainer shared by every stage: distributed D/G steps (the loop is training/loop.py)."""
 
 from __future__ import annotations
 
-import math
-import os
-import shutil
-import tempfile
-import time
 from collections.abc import Callable
 
 import keras
@@ -18,16 +13,12 @@ from sgan_tf import losses, models
 from sgan_tf.data import synthesis
 from sgan_tf.errors import UserError
 from sgan_tf.training import config as config_lib
-from sgan_tf.training.strategy import is_chief, worker_id
+from sgan_tf.training import loop
 
 DatasetFn = Callable[[int, tf.distribute.InputContext], tf.data.Dataset]
 """(start_step, input_context) -> per-replica batches of (degraded, clean) pairs."""
 
 SUM = tf.distribute.ReduceOp.SUM
-
-
-class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; training stopped without saving the poisoned state."""
 
 
 def validation_metrics(
@@ -45,7 +36,7 @@ def validation_metrics(
     }, out
 
 
-class GANTrainer:
+class GANTrainer(loop.Trainer):
     """Alternating D/G training of one stage under a tf.distribute strategy.
 
     Each global step takes one global batch; in the MSE pre-training phase (the first
@@ -66,7 +57,7 @@ class GANTrainer:
         self.strategy = strategy
         self.dataset_fn = dataset_fn
         self.val_x, self.val_y = val_pairs
-        self.chief = is_chief(strategy)
+        self.name = f"stage {config.stage}"
         replicas = strategy.num_replicas_in_sync
         if config.batch_size % replicas:
             raise UserError(f"--batch_size={config.batch_size} is not divisible by {replicas} replicas")
@@ -89,11 +80,7 @@ class GANTrainer:
         parts = dict(generator=self.generator, g_optimizer=self.g_optimizer, global_step=self.global_step)
         if adversarial:
             parts.update(discriminator=self.discriminator, d_optimizer=self.d_optimizer)
-        self.checkpoint = tf.train.Checkpoint(**parts)
-        self._write_dir = config.model_dir if self.chief else tempfile.mkdtemp(prefix=f"sgan_{worker_id(strategy)}_")
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, self._write_dir, max_to_keep=config.keep_checkpoints, checkpoint_name="ckpt"
-        )
+        self._init_checkpoints(tf.train.Checkpoint(**parts), config.model_dir, prefix="sgan")
         self._current_lr = None  # host copy; reading a mirrored Keras variable as float fails
         self._steps = {adv: tf.function(lambda it, adv=adv: self._distributed_step(it, adv)) for adv in (False, True)}
 
@@ -161,28 +148,7 @@ class GANTrainer:
         per_replica = self.strategy.run(self._replica_step, args=(x, y, adversarial))
         return {k: self.strategy.reduce(SUM, v, axis=None) for k, v in per_replica.items()}
 
-    # -- bookkeeping ------------------------------------------------------------------------
-
-    def restore(self) -> int:
-        """Restores the latest checkpoint in model_dir, if any; returns the global step."""
-        latest = tf.train.latest_checkpoint(self.config.model_dir)
-        if latest:
-            try:
-                self.checkpoint.restore(latest).assert_existing_objects_matched()
-            except (AssertionError, ValueError, tf.errors.OpError) as e:
-                raise UserError(
-                    f"{latest} does not match this model ({type(e).__name__}); use a new --model_dir "
-                    "or the model flags it was trained with"
-                ) from e
-            logging.info("Resumed from %s at global step %d", latest, int(self.global_step.numpy()))
-        return int(self.global_step.numpy())
-
-    def save(self) -> str:
-        path = self.manager.save(checkpoint_number=int(self.global_step.numpy()))
-        if not self.chief:
-            shutil.rmtree(self._write_dir, ignore_errors=True)
-            os.makedirs(self._write_dir, exist_ok=True)
-        return path
+    # -- the loop's hooks --------------------------------------------------------------------
 
     def learning_rate_at(self, step: int) -> float:
         cfg = self.config
@@ -197,7 +163,13 @@ class GANTrainer:
             self._current_lr = lr
         return lr
 
-    def _validate(self, writer, step: int) -> dict[str, float]:
+    def train_step(self, iterator, step: int) -> tuple[dict[str, float], dict[str, float]]:
+        lr = self._set_learning_rate(step)
+        adversarial = step >= self.config.pretrain_steps
+        metrics = {k: float(v) for k, v in self.step(iterator, adversarial).items()}
+        return metrics, {"learning_rate": lr, "adversarial": float(adversarial)}
+
+    def validate(self, writer, step: int) -> dict[str, float]:
         metrics, out = validation_metrics(self.generator, self.val_x, self.val_y)
         if writer is not None:
             with writer.as_default(step=step):
@@ -210,67 +182,14 @@ class GANTrainer:
             writer.flush()
         return metrics
 
-    # -- the loop ---------------------------------------------------------------------------
+    def format_validation(self, m: dict[str, float]) -> str:
+        return (f"psnr={m['psnr']:.3f} dB (input {m['input_psnr']:.3f})  "
+                f"ssim={m['ssim']:.4f} (input {m['input_ssim']:.4f})")
 
     def fit(self) -> dict:
         """Trains from the latest checkpoint (or from scratch) up to `train_steps`."""
-        cfg = self.config
         start = self.restore()
-        if start >= cfg.train_steps:
-            logging.info("Already at step %d >= --train_steps=%d; nothing to train.", start, cfg.train_steps)
-            val = self._validate(None, start)
-            return {"global_step": start, "validation": val, "metrics": {}}
-        writer = tf.summary.create_file_writer(os.path.join(self._write_dir, "logs")) if self.chief else None
-        logging.info(
-            "Training stage %s from step %d to %d on %d replica(s); checkpoints: %s/ckpt-<step>; "
-            "TensorBoard: tensorboard --logdir %s",
-            cfg.stage, start, cfg.train_steps, self.strategy.num_replicas_in_sync, cfg.model_dir,
-            os.path.join(cfg.model_dir, "logs"),
-        )
-        dataset = self.strategy.distribute_datasets_from_function(lambda ctx: self.dataset_fn(start, ctx))
-        iterator = iter(dataset)
-        metrics, val = {}, {}
-        last_saved = start
-        tick, tick_step = time.perf_counter(), start
-        for step in range(start, cfg.train_steps):
-            lr = self._set_learning_rate(step)
-            adversarial = step >= cfg.pretrain_steps
-            metrics = {k: float(v) for k, v in self.step(iterator, adversarial).items()}
-            bad = [k for k, v in metrics.items() if not math.isfinite(v)]
-            if bad:
-                kept = tf.train.latest_checkpoint(cfg.model_dir)
-                raise NonFiniteLossError(
-                    f"non-finite {', '.join(bad)} at step {step + 1} ({metrics}); training stopped, "
-                    f"last good checkpoint kept: {kept or 'none (no checkpoint was saved yet)'}"
-                )
-            self.global_step.assign(step + 1)
-            done = step + 1
-            if writer is not None:
-                with writer.as_default(step=done):
-                    for name, value in metrics.items():
-                        tf.summary.scalar(f"train/{name}", value)
-                    tf.summary.scalar("train/learning_rate", lr)
-                    tf.summary.scalar("train/adversarial", float(adversarial))
-            if done % cfg.log_every == 0 or done == cfg.train_steps:
-                now = time.perf_counter()
-                rate = (done - tick_step) / max(now - tick, 1e-9)
-                tick, tick_step = now, done
-                logging.info(
-                    "step %d/%d  %s  %.2f steps/s", done, cfg.train_steps,
-                    "  ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items())), rate,
-                )
-            if done % cfg.val_every == 0 or done == cfg.train_steps:
-                val = self._validate(writer, done)
-                logging.info("step %d validation  psnr=%.3f dB (input %.3f)  ssim=%.4f (input %.4f)",
-                             done, val["psnr"], val["input_psnr"], val["ssim"], val["input_ssim"])
-            if done % cfg.checkpoint_every == 0:
-                logging.info("Saved %s", self.save())
-                last_saved = done
-        if last_saved != cfg.train_steps:
-            logging.info("Saved %s", self.save())
-        if writer is not None:
-            writer.close()
-        return {"global_step": cfg.train_steps, "validation": val, "metrics": metrics}
+        return self.run(start, lambda ctx: self.dataset_fn(start, ctx))
 
 
 def build_dataset_fn(config: config_lib.TrainConfig, images) -> DatasetFn:
