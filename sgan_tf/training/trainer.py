@@ -7,7 +7,6 @@ from collections.abc import Callable
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
 from sgan_tf import losses, models
 from sgan_tf.data import synthesis
