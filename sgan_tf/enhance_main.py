@@ -26,7 +26,6 @@ one line on stderr), 4 the batch finished but some items failed (listed in summa
 from __future__ import annotations
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
@@ -35,7 +34,7 @@ from absl import app, flags
 from sgan_tf import enhance_batch
 from sgan_tf.data import recist
 from sgan_tf.data.ct import OWN_WINDOW, WINDOWS, parse_window
-from sgan_tf.errors import UserError
+from sgan_tf.errors import EXIT_SOME_FAILED, UserError, reported
 
 flags.DEFINE_string("input", None, "A DeepLesion-layout root, a DICOM file or folder, or a 16-bit HU PNG (or folder).")
 flags.DEFINE_string("output_dir", None, "One sub-folder per item is written here, and summary.json.")
@@ -100,25 +99,20 @@ def options_from_flags() -> enhance_batch.Options:
     )
 
 
+@reported("enhance_main")
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     from sgan_tf.enhance import Enhancer
 
-    try:
-        options = options_from_flags()
-        summary = enhance_batch.run(
-            FLAGS.input,
-            lambda: Enhancer.from_model_dirs(
-                FLAGS.variant, FLAGS.denoise_model, FLAGS.enhance_model, FLAGS.single_model,
-                tile_size=FLAGS.tile_size,
-            ),
-            options,
-        )
-    except UserError as e:
-        print(f"enhance_main: error: {e}", file=sys.stderr)
-        return 2
-    return 4 if summary.failed else 0
+    summary = enhance_batch.run(
+        FLAGS.input,
+        lambda: Enhancer.from_model_dirs(
+            FLAGS.variant, FLAGS.denoise_model, FLAGS.enhance_model, FLAGS.single_model, tile_size=FLAGS.tile_size,
+        ),
+        options_from_flags(),
+    )
+    return EXIT_SOME_FAILED if summary.failed else 0
 
 
 def run() -> None:

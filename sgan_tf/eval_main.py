@@ -22,13 +22,12 @@ Exit status: 0 done, 2 nothing could run (one line on stderr), 4 some lesions fa
 from __future__ import annotations
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from absl import app, flags, logging
 
-from sgan_tf.errors import UserError
+from sgan_tf.errors import EXIT_SOME_FAILED, UserError, reported
 
 flags.DEFINE_string("input", None, "A DeepLesion-layout root with masks/.")
 flags.DEFINE_string("output_dir", None, "Tables and figures go here.")
@@ -49,56 +48,53 @@ flags.DEFINE_string("lcd_ct_dir", None, "Also: the CT denoising table on the FDA
 FLAGS = flags.FLAGS
 
 
+@reported("eval_main", ValueError)
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     from sgan_tf import evaluate, experiment
     from sgan_tf.segment import inputs
 
-    try:
-        if FLAGS.pred_dir:
-            if not FLAGS.input:
-                raise UserError("--pred_dir needs --input (the set whose masks/ hold the ground truth)")
-            result = experiment.score_predictions(FLAGS.input, FLAGS.pred_dir)
-            print(f"{result['lesions']} lesions scored, {len(result['missing'])} without a prediction")
-            for metric in evaluate.METRICS:
-                mean, std = result[metric]
-                print(f"{metric}: {mean:.4f} ± {std:.4f}")
-            return 4 if result["missing"] else 0
-        if not FLAGS.output_dir:
-            raise UserError("give --output_dir (tables and figures) or --pred_dir (score predictions)")
-        model_dirs = inputs.ModelDirs(FLAGS.denoise_model, FLAGS.enhance_model, FLAGS.single_model, FLAGS.dncnn_model)
-        if FLAGS.natural_dir or FLAGS.lcd_ct_dir:
-            tables = experiment.denoising_tables(FLAGS.output_dir, model_dirs, FLAGS.natural_dir, FLAGS.lcd_ct_dir,
-                                                 tuple(float(s) for s in FLAGS.sigmas), FLAGS.allow_nlm_fallback)
-            for paths in tables.values():
-                with open(paths["md"], encoding="utf-8") as f:
-                    print(f.read())
+    if FLAGS.pred_dir:
         if not FLAGS.input:
-            if not (FLAGS.natural_dir or FLAGS.lcd_ct_dir):
-                raise UserError("give --input (a DeepLesion-layout set), --natural_dir or --lcd_ct_dir")
-            return 0
-        config = experiment.ExperimentConfig(
-            input=FLAGS.input,
-            output_dir=FLAGS.output_dir,
-            model_dirs=model_dirs,
-            hnn_model=FLAGS.hnn_model,
-            splits=tuple(int(s) for s in FLAGS.splits),
-            grabcut_iterations=FLAGS.grabcut_iterations,
-            window=FLAGS.window,
-            allow_nlm_fallback=FLAGS.allow_nlm_fallback,
-        )
-        result = experiment.run_experiment(config)
-    except (UserError, ValueError) as e:
-        print(f"eval_main: error: {e}", file=sys.stderr)
-        return 2
+            raise UserError("--pred_dir needs --input (the set whose masks/ hold the ground truth)")
+        result = experiment.score_predictions(FLAGS.input, FLAGS.pred_dir)
+        print(f"{result['lesions']} lesions scored, {len(result['missing'])} without a prediction")
+        for metric in evaluate.METRICS:
+            mean, std = result[metric]
+            print(f"{metric}: {mean:.4f} ± {std:.4f}")
+        return EXIT_SOME_FAILED if result["missing"] else 0
+    if not FLAGS.output_dir:
+        raise UserError("give --output_dir (tables and figures) or --pred_dir (score predictions)")
+    model_dirs = inputs.ModelDirs(FLAGS.denoise_model, FLAGS.enhance_model, FLAGS.single_model, FLAGS.dncnn_model)
+    if FLAGS.natural_dir or FLAGS.lcd_ct_dir:
+        tables = experiment.denoising_tables(FLAGS.output_dir, model_dirs, FLAGS.natural_dir, FLAGS.lcd_ct_dir,
+                                             tuple(float(s) for s in FLAGS.sigmas), FLAGS.allow_nlm_fallback)
+        for paths in tables.values():
+            with open(paths["md"], encoding="utf-8") as f:
+                print(f.read())
+    if not FLAGS.input:
+        if not (FLAGS.natural_dir or FLAGS.lcd_ct_dir):
+            raise UserError("give --input (a DeepLesion-layout set), --natural_dir or --lcd_ct_dir")
+        return 0
+    config = experiment.ExperimentConfig(
+        input=FLAGS.input,
+        output_dir=FLAGS.output_dir,
+        model_dirs=model_dirs,
+        hnn_model=FLAGS.hnn_model,
+        splits=tuple(int(s) for s in FLAGS.splits),
+        grabcut_iterations=FLAGS.grabcut_iterations,
+        window=FLAGS.window,
+        allow_nlm_fallback=FLAGS.allow_nlm_fallback,
+    )
+    result = experiment.run_experiment(config)
     print(evaluate.to_markdown(result["table1"], "Table 1"))
     print(evaluate.to_markdown(result["table2"], "Table 2"))
     for name, path in result["paths"].items():
         logging.info("%s: %s", name, path)
     if result["failures"]:
         logging.warning("%d lesion(s) failed; see failures.json", len(result["failures"]))
-    return 4 if result["failures"] else 0
+    return EXIT_SOME_FAILED if result["failures"] else 0
 
 
 def run() -> None:

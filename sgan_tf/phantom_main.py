@@ -20,12 +20,11 @@ Examples:
 
 from __future__ import annotations
 
-import sys
 
 from absl import app, flags, logging
 
 from sgan_tf.data import phantom
-from sgan_tf.errors import UserError
+from sgan_tf.errors import reported
 
 flags.DEFINE_string("output_dir", None, "Folder of the set; must be empty or absent unless --overwrite.")
 flags.DEFINE_integer("num_slices", None, "Slices (one lesion each).")
@@ -41,16 +40,13 @@ flags.mark_flags_as_required(["output_dir", "num_slices"])
 FLAGS = flags.FLAGS
 
 
+@reported("phantom_main")
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        records = phantom.write_set(FLAGS.output_dir, FLAGS.num_slices, FLAGS.seed,
-                                    photons=phantom.parse_photons(FLAGS.photons), workers=FLAGS.workers,
-                                    size=FLAGS.image_size, views=FLAGS.views, overwrite=FLAGS.overwrite)
-    except UserError as e:
-        print(f"phantom_main: error: {e}", file=sys.stderr)
-        return 2
+    records = phantom.write_set(FLAGS.output_dir, FLAGS.num_slices, FLAGS.seed,
+                                photons=phantom.parse_photons(FLAGS.photons), workers=FLAGS.workers,
+                                size=FLAGS.image_size, views=FLAGS.views, overwrite=FLAGS.overwrite)
     logging.info("Wrote %d slices to %s", len(records), FLAGS.output_dir)
     return 0
 

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from absl import app, flags, logging
 
 from sgan_tf import train_flags
-from sgan_tf.errors import UserError
+from sgan_tf.errors import EXIT_SOME_FAILED, reported
 
 flags.DEFINE_string("output_dir", None, "Everything the pipeline makes goes here.")
 flags.DEFINE_string("input", None, "A DeepLesion-layout set with masks/ to use instead of simulating one.")
@@ -48,6 +47,7 @@ TINY_NOTE = ("These numbers come from the models this run trained; with the quic
              "they show that the pipeline works and say nothing about the method.")
 
 
+@reported("pipeline_main")
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -56,36 +56,29 @@ def main(argv: list[str]) -> int:
     from sgan_tf.segment import hnn_train, inputs
 
     out = FLAGS.output_dir
-    try:
-        root = FLAGS.input or os.path.join(out, "phantom")
-        if not FLAGS.input and not deeplesion.DeepLesionSet.is_root(root):
-            logging.info("Simulating %d slices into %s", FLAGS.num_slices, root)
-            phantom.write_set(root, FLAGS.num_slices, FLAGS.phantom_seed, photons=phantom.parse_photons(FLAGS.photons),
-                              size=FLAGS.image_size)
-        models = {stage: os.path.join(out, "models", stage) for stage in GAN_AND_DNCNN}
-        base = train_flags.config_from_flags(stage="denoise", model_dir=models["denoise"])
-        for stage in GAN_AND_DNCNN:
-            logging.info("Training %s into %s", stage, models[stage])
-            training.train(dataclasses.replace(base, stage=stage, model_dir=models[stage]))
-        model_dirs = inputs.ModelDirs(models["denoise"], models["enhance"], models["single"], models["dncnn"])
-        hnn_base = train_flags.hnn_config_from_flags(model_dir=os.path.join(out, "models", "hnn"))
-        for variant in FLAGS.hnn_variants:
-            model_dir = os.path.join(out, "models", "hnn", variant)
-            logging.info("Training the HNN on %s composites into %s", variant, model_dir)
-            hnn_train.train(dataclasses.replace(
-                hnn_base, model_dir=model_dir, data_dir=root, variant=variant, denoise_model=model_dirs.denoise,
-                enhance_model=model_dirs.enhance, single_model=model_dirs.single, dncnn_model=model_dirs.dncnn))
-        result = experiment.run_experiment(experiment.ExperimentConfig(
-            input=root, output_dir=os.path.join(out, "eval"), model_dirs=model_dirs,
-            hnn_model=os.path.join(out, "models", "hnn") if FLAGS.hnn_variants else None,
-            splits=tuple(int(s) for s in FLAGS.eval_splits), window=FLAGS.window,
-            grabcut_iterations=FLAGS.grabcut_iterations))
-    except UserError as e:
-        print(f"pipeline_main: error: {e}", file=sys.stderr)
-        return 2
-    except training.NonFiniteLossError as e:
-        print(f"pipeline_main: error: {e}", file=sys.stderr)
-        return 3
+    root = FLAGS.input or os.path.join(out, "phantom")
+    if not FLAGS.input and not deeplesion.DeepLesionSet.is_root(root):
+        logging.info("Simulating %d slices into %s", FLAGS.num_slices, root)
+        phantom.write_set(root, FLAGS.num_slices, FLAGS.phantom_seed, photons=phantom.parse_photons(FLAGS.photons),
+                          size=FLAGS.image_size)
+    models = {stage: os.path.join(out, "models", stage) for stage in GAN_AND_DNCNN}
+    base = train_flags.config_from_flags(stage="denoise", model_dir=models["denoise"])
+    for stage in GAN_AND_DNCNN:
+        logging.info("Training %s into %s", stage, models[stage])
+        training.train(dataclasses.replace(base, stage=stage, model_dir=models[stage]))
+    model_dirs = inputs.ModelDirs(models["denoise"], models["enhance"], models["single"], models["dncnn"])
+    hnn_base = train_flags.hnn_config_from_flags(model_dir=os.path.join(out, "models", "hnn"))
+    for variant in FLAGS.hnn_variants:
+        model_dir = os.path.join(out, "models", "hnn", variant)
+        logging.info("Training the HNN on %s composites into %s", variant, model_dir)
+        hnn_train.train(dataclasses.replace(
+            hnn_base, model_dir=model_dir, data_dir=root, variant=variant, denoise_model=model_dirs.denoise,
+            enhance_model=model_dirs.enhance, single_model=model_dirs.single, dncnn_model=model_dirs.dncnn))
+    result = experiment.run_experiment(experiment.ExperimentConfig(
+        input=root, output_dir=os.path.join(out, "eval"), model_dirs=model_dirs,
+        hnn_model=os.path.join(out, "models", "hnn") if FLAGS.hnn_variants else None,
+        splits=tuple(int(s) for s in FLAGS.eval_splits), window=FLAGS.window,
+        grabcut_iterations=FLAGS.grabcut_iterations))
     print(evaluate.to_markdown(result["table1"], f"Table 1 ({result['lesions']} test lesions)"))
     print(evaluate.to_markdown(result["table2"], "Table 2"))
     print(TINY_NOTE)
@@ -93,7 +86,7 @@ def main(argv: list[str]) -> int:
         print(f"{name}: {path if isinstance(path, str) else path['md']}")
     if result["failures"]:
         print(f"{len(result['failures'])} lesion(s) failed: {os.path.join(out, 'eval', 'failures.json')}")
-        return 4
+        return EXIT_SOME_FAILED
     return 0
 
 

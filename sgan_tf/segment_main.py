@@ -20,13 +20,12 @@ the k-th lesion row of a slice with several. Exit status: 0 all done, 2 nothing 
 from __future__ import annotations
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from absl import app, flags, logging
 
-from sgan_tf.errors import UserError
+from sgan_tf.errors import EXIT_SOME_FAILED, UserError, reported
 
 flags.DEFINE_enum("method", "grabcut", ["grabcut", "hnn"], "Segmentation method.")
 flags.DEFINE_enum("variant", "og", ["og", "bm3d", "dncnn", "gan", "gan1", "sgan"], "Input composite (paper, Table 1).")
@@ -46,6 +45,7 @@ flags.mark_flags_as_required(["input", "output_dir"])
 FLAGS = flags.FLAGS
 
 
+@reported("segment_main", ValueError)
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -53,36 +53,32 @@ def main(argv: list[str]) -> int:
     from sgan_tf.outputs import check_writable
     from sgan_tf.segment import inputs, segmenters
 
-    try:
-        check_writable(FLAGS.output_dir)
-        dataset = DeepLesionSet(FLAGS.input)
-        splits = tuple(int(s) for s in FLAGS.splits) if FLAGS.splits else None
-        records = dataset.select(splits=splits)
-        model_dirs = inputs.ModelDirs(FLAGS.denoise_model, FLAGS.enhance_model, FLAGS.single_model, FLAGS.dncnn_model)
-        enhancer = inputs.variant_enhancer(FLAGS.variant, model_dirs)
-        if FLAGS.method == "hnn":
-            hnn = segmenters.hnn_models(FLAGS.hnn_model).get(FLAGS.variant)
-            if hnn is None:
-                raise UserError(f"--method=hnn needs --hnn_model with an HNN trained on variant {FLAGS.variant}")
-            segmenter = segmenters.HNNSegmenter(hnn)
-        else:
-            segmenter = segmenters.GrabCutSegmenter(FLAGS.grabcut_iterations)
-        masks, failed = {}, list(dataset.problems)
-        for number, (item, result) in enumerate(
-                segmenters.segment_records(dataset, records, enhancer, segmenter, FLAGS.window), start=1):
-            if isinstance(result, str):
-                failed.append(f"{item.item_id}: {result}")
-                logging.error("[%d/%d] %s: failed: %s", number, len(records), item.item_id, result)
-                continue
-            masks[item.record.item_id] = result
-            logging.info("[%d/%d] %s: done", number, len(records), item.record.item_id)
-        written = segmenters.write_masks(FLAGS.output_dir, dataset, masks, FLAGS.overwrite)
-    except (UserError, ValueError) as e:
-        print(f"segment_main: error: {e}", file=sys.stderr)
-        return 2
+    check_writable(FLAGS.output_dir)
+    dataset = DeepLesionSet(FLAGS.input)
+    splits = tuple(int(s) for s in FLAGS.splits) if FLAGS.splits else None
+    records = dataset.select(splits=splits)
+    model_dirs = inputs.ModelDirs(FLAGS.denoise_model, FLAGS.enhance_model, FLAGS.single_model, FLAGS.dncnn_model)
+    enhancer = inputs.variant_enhancer(FLAGS.variant, model_dirs)
+    if FLAGS.method == "hnn":
+        hnn = segmenters.hnn_models(FLAGS.hnn_model).get(FLAGS.variant)
+        if hnn is None:
+            raise UserError(f"--method=hnn needs --hnn_model with an HNN trained on variant {FLAGS.variant}")
+        segmenter = segmenters.HNNSegmenter(hnn)
+    else:
+        segmenter = segmenters.GrabCutSegmenter(FLAGS.grabcut_iterations)
+    masks, failed = {}, list(dataset.problems)
+    for number, (item, result) in enumerate(
+            segmenters.segment_records(dataset, records, enhancer, segmenter, FLAGS.window), start=1):
+        if isinstance(result, str):
+            failed.append(f"{item.item_id}: {result}")
+            logging.error("[%d/%d] %s: failed: %s", number, len(records), item.item_id, result)
+            continue
+        masks[item.record.item_id] = result
+        logging.info("[%d/%d] %s: done", number, len(records), item.record.item_id)
+    written = segmenters.write_masks(FLAGS.output_dir, dataset, masks, FLAGS.overwrite)
     logging.info("%d lesions segmented into %d mask files in %s; %d failed", len(masks), len(written),
                  FLAGS.output_dir, len(failed))
-    return 4 if failed else 0
+    return EXIT_SOME_FAILED if failed else 0
 
 
 def run() -> None:

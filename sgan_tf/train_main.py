@@ -23,14 +23,13 @@ Examples:
 from __future__ import annotations
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from absl import app, flags, logging
 
 from sgan_tf import train_flags, training
-from sgan_tf.errors import UserError
+from sgan_tf.errors import reported
 from sgan_tf.segment import hnn_train
 
 flags.mark_flags_as_required(["stage", "model_dir"])
@@ -38,24 +37,18 @@ flags.mark_flags_as_required(["stage", "model_dir"])
 FLAGS = flags.FLAGS
 
 
+@reported("train_main")
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        if FLAGS.stage == hnn_train.STAGE:
-            result = hnn_train.train(train_flags.hnn_config_from_flags())
-            val = result["validation"]
-            logging.info("Done at step %d; validation Dice %.4f against GrabCut labels, %.4f against true masks; "
-                         "model_dir %s", result["global_step"], val.get("dice_grabcut", float("nan")),
-                         val.get("dice_truth", float("nan")), FLAGS.model_dir)
-            return 0
-        result = training.train(train_flags.config_from_flags())
-    except UserError as e:
-        print(f"train_main: error: {e}", file=sys.stderr)
-        return 2
-    except training.NonFiniteLossError as e:
-        print(f"train_main: error: {e}", file=sys.stderr)
-        return 3
+    if FLAGS.stage == hnn_train.STAGE:
+        result = hnn_train.train(train_flags.hnn_config_from_flags())
+        val = result["validation"]
+        logging.info("Done at step %d; validation Dice %.4f against GrabCut labels, %.4f against true masks; "
+                     "model_dir %s", result["global_step"], val.get("dice_grabcut", float("nan")),
+                     val.get("dice_truth", float("nan")), FLAGS.model_dir)
+        return 0
+    result = training.train(train_flags.config_from_flags())
     val = result["validation"]
     logging.info("Done at step %d; validation PSNR %.3f dB (input %.3f dB); model_dir %s",
                  result["global_step"], val.get("psnr", float("nan")), val.get("input_psnr", float("nan")),

@@ -21,14 +21,10 @@ from collections.abc import Callable
 import tensorflow as tf
 from absl import logging
 
-from sgan_tf.errors import UserError
+from sgan_tf.errors import NonFiniteLossError, UserError
 from sgan_tf.training.strategy import is_chief, worker_id
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
-
-
-class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; training stopped without saving the poisoned state."""
 
 
 @dataclasses.dataclass(kw_only=True)
