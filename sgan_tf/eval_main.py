@@ -27,15 +27,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from absl import app, flags, logging
 
+from sgan_tf import model_flags
 from sgan_tf.errors import EXIT_SOME_FAILED, UserError, reported
 
 flags.DEFINE_string("input", None, "A DeepLesion-layout root with masks/.")
 flags.DEFINE_string("output_dir", None, "Tables and figures go here.")
 flags.DEFINE_string("pred_dir", None, "Instead: score this folder of predicted masks and print the result.")
-flags.DEFINE_string("denoise_model", None, "--model_dir of a denoise (G1) run: variants gan1 and sgan.")
-flags.DEFINE_string("enhance_model", None, "--model_dir of an enhance (G2) run: variant sgan.")
-flags.DEFINE_string("single_model", None, "--model_dir of a single-GAN run: variant gan.")
-flags.DEFINE_string("dncnn_model", None, "--model_dir of a DnCNN run: variant dncnn.")
 flags.DEFINE_string("hnn_model", None, "An HNN run, or a folder of HNN runs (one per variant).")
 flags.DEFINE_list("splits", ["3"], "Train_Val_Test values to evaluate (default: the test split).")
 flags.DEFINE_integer("grabcut_iterations", 5, "GrabCut iterations.")
@@ -53,7 +50,6 @@ def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     from sgan_tf import evaluate, experiment
-    from sgan_tf.segment import inputs
 
     if FLAGS.pred_dir:
         if not FLAGS.input:
@@ -66,7 +62,7 @@ def main(argv: list[str]) -> int:
         return EXIT_SOME_FAILED if result["missing"] else 0
     if not FLAGS.output_dir:
         raise UserError("give --output_dir (tables and figures) or --pred_dir (score predictions)")
-    model_dirs = inputs.ModelDirs(FLAGS.denoise_model, FLAGS.enhance_model, FLAGS.single_model, FLAGS.dncnn_model)
+    model_dirs = model_flags.model_dirs()
     if FLAGS.natural_dir or FLAGS.lcd_ct_dir:
         tables = experiment.denoising_tables(FLAGS.output_dir, model_dirs, FLAGS.natural_dir, FLAGS.lcd_ct_dir,
                                              tuple(float(s) for s in FLAGS.sigmas), FLAGS.allow_nlm_fallback)

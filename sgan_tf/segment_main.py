@@ -25,16 +25,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from absl import app, flags, logging
 
+from sgan_tf import model_flags
 from sgan_tf.errors import EXIT_SOME_FAILED, UserError, reported
 
 flags.DEFINE_enum("method", "grabcut", ["grabcut", "hnn"], "Segmentation method.")
 flags.DEFINE_enum("variant", "og", ["og", "bm3d", "dncnn", "gan", "gan1", "sgan"], "Input composite (paper, Table 1).")
 flags.DEFINE_string("input", None, "A DeepLesion-layout root.")
 flags.DEFINE_string("output_dir", None, "Predicted masks go here.")
-flags.DEFINE_string("denoise_model", None, "--model_dir of a denoise (G1) run.")
-flags.DEFINE_string("enhance_model", None, "--model_dir of an enhance (G2) run.")
-flags.DEFINE_string("single_model", None, "--model_dir of a single-GAN run.")
-flags.DEFINE_string("dncnn_model", None, "--model_dir of a DnCNN run.")
 flags.DEFINE_string("hnn_model", None, "--model_dir of an HNN run trained on --variant (or a folder of runs by variant).")
 flags.DEFINE_list("splits", None, "Only these Train_Val_Test values (default: all lesions).")
 flags.DEFINE_integer("grabcut_iterations", 5, "GrabCut iterations.")
@@ -57,7 +54,7 @@ def main(argv: list[str]) -> int:
     dataset = DeepLesionSet(FLAGS.input)
     splits = tuple(int(s) for s in FLAGS.splits) if FLAGS.splits else None
     records = dataset.select(splits=splits)
-    model_dirs = inputs.ModelDirs(FLAGS.denoise_model, FLAGS.enhance_model, FLAGS.single_model, FLAGS.dncnn_model)
+    model_dirs = model_flags.model_dirs()
     enhancer = inputs.variant_enhancer(FLAGS.variant, model_dirs)
     if FLAGS.method == "hnn":
         hnn = segmenters.hnn_models(FLAGS.hnn_model).get(FLAGS.variant)

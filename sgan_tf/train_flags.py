@@ -7,7 +7,7 @@ import dataclasses
 
 from absl import flags
 
-from sgan_tf import training
+from sgan_tf import model_flags, training
 from sgan_tf.errors import UserError
 from sgan_tf.segment import hnn_train, inputs
 from sgan_tf.training.config import GAN_STAGES
@@ -52,10 +52,6 @@ flags.DEFINE_enum("strategy", _D.strategy, ["default", "mirrored", "multi_worker
 flags.DEFINE_integer("num_cpu_devices", _D.num_cpu_devices, "With --strategy=mirrored: N logical CPU devices.")
 _H = hnn_train.HNNConfig  # --stage=hnn; shared flags: data_dir (a DeepLesion root) and RunSettings' fields.
 flags.DEFINE_enum("variant", _H.variant, list(inputs.VARIANTS), "--stage=hnn: the composites it learns from.")
-flags.DEFINE_string("denoise_model", None, "--stage=hnn: --model_dir of a denoise (G1) run (variants gan1, sgan).")
-flags.DEFINE_string("enhance_model", None, "--stage=hnn: --model_dir of an enhance (G2) run (variant sgan).")
-flags.DEFINE_string("single_model", None, "--stage=hnn: --model_dir of a single-GAN run (variant gan).")
-flags.DEFINE_string("dncnn_model", None, "--stage=hnn: --model_dir of a DnCNN run (variant dncnn).")
 flags.DEFINE_integer("hnn_input_size", _H.input_size, "--stage=hnn: ROI side the HNN sees (multiple of 16).")
 flags.DEFINE_list("hnn_filters", list(map(str, _H.filters)), "--stage=hnn: filters of the 5 VGG16 stages.")
 flags.DEFINE_string("hnn_backbone_weights", _H.backbone_weights,
@@ -114,14 +110,15 @@ def config_from_flags(**overrides) -> training.TrainConfig:
 
 def hnn_config_from_flags(**overrides) -> hnn_train.HNNConfig:
     """The HNNConfig the flags describe; keyword arguments replace fields."""
+    dirs = model_flags.model_dirs()
     config = hnn_train.HNNConfig(
         model_dir=FLAGS.model_dir,
         data_dir=FLAGS.data_dir,
         variant=FLAGS.variant,
-        denoise_model=FLAGS.denoise_model,
-        enhance_model=FLAGS.enhance_model,
-        single_model=FLAGS.single_model,
-        dncnn_model=FLAGS.dncnn_model,
+        denoise_model=dirs.denoise,
+        enhance_model=dirs.enhance,
+        single_model=dirs.single,
+        dncnn_model=dirs.dncnn,
         input_size=FLAGS.hnn_input_size,
         filters=tuple(int(v) for v in _floats("hnn_filters", FLAGS.hnn_filters, 5)),
         backbone_weights=FLAGS.hnn_backbone_weights,
