@@ -7,7 +7,7 @@ import dataclasses
 
 from absl import flags
 
-from sgan_tf import model_flags, training
+from sgan_tf import finetune, model_flags, training
 from sgan_tf.errors import UserError
 from sgan_tf.segment import hnn_train, inputs
 from sgan_tf.training.config import GAN_STAGES
@@ -15,7 +15,8 @@ from sgan_tf.training.loop import RunSettings
 
 _D = training.TrainConfig  # defaults come from the dataclass, so flags and library agree
 
-flags.DEFINE_enum("stage", None, [*GAN_STAGES, hnn_train.STAGE], "Which GAN to train, or hnn (lesion segmenter).")
+flags.DEFINE_enum("stage", None, [*GAN_STAGES, hnn_train.STAGE, finetune.STAGE],
+                  "Which GAN to train, hnn (lesion segmenter), or finetune (CT fine-tuning rounds of G1 and G2).")
 flags.DEFINE_string("model_dir", None, "Checkpoints (ckpt-<step>), config.json and TensorBoard logs go here.")
 flags.DEFINE_string("data_dir", None, "Folder of training images (recursive); default: scikit-image's bundled photographs.")
 flags.DEFINE_string("val_dir", None, "Folder of validation images; default: every 10th training file is held out.")
@@ -58,6 +59,16 @@ flags.DEFINE_string("hnn_backbone_weights", _H.backbone_weights,
                     "--stage=hnn: 'imagenet' (Keras VGG16 download, cached), an .h5 path, or 'none'.")
 flags.DEFINE_string("window", _H.window, "--stage=hnn: HU window of the network scale (see enhance_main --helpfull).")
 flags.DEFINE_integer("grabcut_iterations", _H.grabcut_iterations, "--stage=hnn: GrabCut iterations of the labels.")
+_F = finetune.FinetuneConfig  # --stage=finetune; also --data_dir (a DeepLesion root), --denoise_model, --enhance_model
+flags.DEFINE_string("natural_dir", None, "--stage=finetune: natural images mixed in (default: each stage's own).")
+flags.DEFINE_integer("max_rounds", _F.max_rounds, "--stage=finetune: at most this many rounds.")
+flags.DEFINE_integer("round_steps", _F.round_steps, "--stage=finetune: steps of G1 and of G2 per round.")
+flags.DEFINE_integer("max_selected", _F.max_selected, "--stage=finetune: improved ROIs selected per round, at most.")
+flags.DEFINE_float("min_gain", _F.min_gain, "--stage=finetune: stop when a round raises the mean score by less.")
+flags.DEFINE_float("ct_fraction", _F.ct_fraction, "--stage=finetune: share of training crops taken from CT ROIs.")
+flags.DEFINE_integer("max_scored", _F.max_scored, "--stage=finetune: training ROIs scored per round (0: all).")
+flags.DEFINE_float("ssim_min", _F.ssim_min, "--stage=finetune: an enhancement with lower SSIM to its input is "
+                   "rejected as an artifact.")
 FLAGS = flags.FLAGS
 
 
@@ -125,5 +136,30 @@ def hnn_config_from_flags(**overrides) -> hnn_train.HNNConfig:
         window=FLAGS.window,
         grabcut_iterations=FLAGS.grabcut_iterations,
         **_run_settings(),
+    )
+    return dataclasses.replace(config, **overrides)
+
+
+def finetune_config_from_flags(**overrides) -> finetune.FinetuneConfig:
+    """The FinetuneConfig the flags describe: stage settings from the source runs, except the
+    RunSettings flags given explicitly (on the command line or in a flag file)."""
+    dirs = model_flags.model_dirs()
+    given = {name: value for name, value in _run_settings().items() if FLAGS[name].present}
+    config = finetune.FinetuneConfig(
+        model_dir=FLAGS.model_dir,
+        data_dir=FLAGS.data_dir,
+        denoise_model=dirs.denoise,
+        enhance_model=dirs.enhance,
+        natural_dir=FLAGS.natural_dir,
+        max_rounds=FLAGS.max_rounds,
+        round_steps=FLAGS.round_steps,
+        max_selected=FLAGS.max_selected,
+        min_gain=FLAGS.min_gain,
+        ct_fraction=FLAGS.ct_fraction,
+        max_scored=FLAGS.max_scored,
+        ssim_min=FLAGS.ssim_min,
+        window=FLAGS.window,
+        seed=FLAGS.seed,
+        stage_overrides={k: v for k, v in given.items() if k not in ("seed", "train_steps")},
     )
     return dataclasses.replace(config, **overrides)

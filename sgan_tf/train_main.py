@@ -1,5 +1,6 @@
 r"""Trains one GAN stage of sgan-tf (denoise G1/D1, enhance G2/D2, or the single-GAN baseline),
-or the HNN lesion segmenter (--stage=hnn, sgan_tf/segment/hnn_train.py).
+the HNN lesion segmenter (--stage=hnn, sgan_tf/segment/hnn_train.py), or fine-tunes trained G1
+and G2 on CT in rounds (--stage=finetune, sgan_tf/finetune.py).
 
 Examples:
 
@@ -13,6 +14,11 @@ Examples:
   # The HNN lesion segmenter on GrabCut labels of a variant's composites (a DeepLesion-layout set):
   train_main --stage=hnn --flagfile=flags/hnn.flags --data_dir=/data/DeepLesion --variant=sgan \
       --denoise_model=/runs/denoise --enhance_model=/runs/enhance --model_dir=/runs/hnn_sgan
+
+  # Fine-tuning rounds on CT lesion ROIs (the paper's transfer learning); the source runs stay as
+  # they are, the fine-tuned G1/G2 go to /runs/finetune/{denoise,enhance}:
+  train_main --stage=finetune --data_dir=/data/DeepLesion --denoise_model=/runs/denoise \
+      --enhance_model=/runs/enhance --model_dir=/runs/finetune --max_rounds=5 --round_steps=1000
 
   # Flags given after --flagfile override it. Exit status: 0 done, 1 bad flags (absl) or a
   # crash, 2 bad input or configuration (one line on stderr), 3 a loss became NaN/inf.
@@ -28,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from absl import app, flags, logging
 
-from sgan_tf import train_flags, training
+from sgan_tf import finetune, train_flags, training
 from sgan_tf.errors import reported
 from sgan_tf.segment import hnn_train
 
@@ -47,6 +53,15 @@ def main(argv: list[str]) -> int:
         logging.info("Done at step %d; validation Dice %.4f against GrabCut labels, %.4f against true masks; "
                      "model_dir %s", result["global_step"], val.get("dice_grabcut", float("nan")),
                      val.get("dice_truth", float("nan")), FLAGS.model_dir)
+        return 0
+    if FLAGS.stage == finetune.STAGE:
+        state = finetune.finetune(train_flags.finetune_config_from_flags())
+        for ev in state["evaluations"]:
+            logging.info("After %d round(s): mean score %.3f (input %.3f), %d of %d ROIs improved%s", ev["round"],
+                         ev["mean_score_enhanced"], ev["mean_score_input"], ev["improved"], ev["scored"],
+                         f", round gain {ev['round_gain']:.4f}" if "round_gain" in ev else "")
+        logging.info("Stopped: %s; fine-tuned G1 and G2 in %s/denoise and %s/enhance", state["stopped"],
+                     FLAGS.model_dir, FLAGS.model_dir)
         return 0
     result = training.train(train_flags.config_from_flags())
     val = result["validation"]

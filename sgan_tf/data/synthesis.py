@@ -177,10 +177,13 @@ def pair_dataset(
     config: SynthesisConfig,
     seed: int,
     indices: Iterator[int] | Sequence[int],
+    probabilities: np.ndarray | None = None,
 ) -> tf.data.Dataset:
-    """Unbatched (degraded, clean) pairs for the given example indices."""
+    """Unbatched (degraded, clean) pairs for the given example indices; images are drawn with
+    `probabilities` (default: by area)."""
     c = config.crop_size
-    probabilities = area_probabilities(images)
+    if probabilities is None:
+        probabilities = area_probabilities(images)
 
     def crops():
         for index in indices:
@@ -204,15 +207,17 @@ def training_dataset(
     global_batch: int,
     start_step: int = 0,
     input_context: tf.distribute.InputContext | None = None,
+    probabilities: np.ndarray | None = None,
 ) -> tf.data.Dataset:
-    """Endless batched pairs for one input pipeline (per-replica batches under tf.distribute)."""
+    """Endless batched pairs for one input pipeline (per-replica batches under tf.distribute);
+    images drawn with `probabilities` (default: by area)."""
     pipeline_id, num_pipelines, per_replica = 0, 1, global_batch
     if input_context is not None:
         pipeline_id = input_context.input_pipeline_id
         num_pipelines = input_context.num_input_pipelines
         per_replica = input_context.get_per_replica_batch_size(global_batch)
     indices = example_indices(start_step, global_batch, pipeline_id, num_pipelines)
-    ds = pair_dataset(images, config, seed, indices)
+    ds = pair_dataset(images, config, seed, indices, probabilities)
     return ds.batch(per_replica, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
