@@ -45,6 +45,7 @@ setup(
             "segment_main=sgan_tf.segment_main:run",
             "eval_main=sgan_tf.eval_main:run",
             "pipeline_main=sgan_tf.pipeline_main:run",
+            "export_main=sgan_tf.export_main:run",
         ],
     },
 )

@@ -69,6 +69,22 @@ def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
+def resize_batch(images: tf.Tensor, height: int | tf.Tensor, width: int | tf.Tensor) -> tf.Tensor:
+    """`resize_image`'s rule in TF ops for a float32 batch [N, H, W, C]: area when shrinking both
+    sides, bilinear otherwise (half-pixel centres, as OpenCV; equal to `resize_image` up to float
+    rounding), unchanged at the same size. `hnn_train.predict` and the exported HNN
+    (sgan_tf/export.py) both resize with it, so they compute the same numbers."""
+    size = tf.shape(images)[1:3]
+    target = tf.stack([height, width])
+
+    def resized() -> tf.Tensor:
+        shrink = tf.reduce_all(target < size)
+        return tf.cond(shrink, lambda: tf.image.resize(images, target, method="area"),
+                       lambda: tf.image.resize(images, target, method="bilinear"))
+
+    return tf.cond(tf.reduce_all(target == size), lambda: images, resized)
+
+
 def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
     """0/1 mask to size x size by nearest neighbour, uint8."""
     mask = np.asarray(mask, np.uint8)

@@ -267,14 +267,16 @@ def load_hnn(model_dir: str, checkpoint: str | None = None) -> hnn.HNN:
 
 def predict(model: hnn.HNN, composites: np.ndarray, batch_size: int = 16) -> np.ndarray:
     """Lesion probabilities [N, H, W] of composites [N, H, W, 3] (network scale, any size):
-    resized to the HNN's input size, the fused output's sigmoid resized back."""
+    resized to the HNN's input size, the fused output's sigmoid resized back, both with
+    `hnn_data.resize_batch` (the exported HNN runs the same ops)."""
     composites = np.asarray(composites, np.float32)
     if composites.ndim != 4 or composites.shape[-1] != 3:
         raise ValueError(f"expected composites [N, H, W, 3], got shape {composites.shape}")
     if not len(composites):
         return np.zeros(composites.shape[:3], np.float32)
-    s = model.input_size
-    x = np.stack([hnn_data.resize_image(c, s, s) for c in composites])
-    prob = np.concatenate([model.probability(tf.constant(x[i: i + batch_size])).numpy()[..., 0]
-                           for i in range(0, len(x), batch_size)])
-    return np.stack([hnn_data.resize_image(p, *composites.shape[1:3]) for p in prob])
+    s, (h, w) = model.input_size, composites.shape[1:3]
+    probs = []
+    for i in range(0, len(composites), batch_size):
+        x = hnn_data.resize_batch(tf.constant(composites[i: i + batch_size]), s, s)
+        probs.append(hnn_data.resize_batch(model.probability(x), h, w))
+    return tf.concat(probs, axis=0).numpy()[..., 0]
