@@ -77,7 +77,20 @@ def test_rounds_train_log_and_resume(tmp_path, lesion_set, tiny_models, monkeypa
     # The fine-tuned G1/G2 are ordinary training runs.
     Enhancer.from_model_dirs("sgan", str(out / "denoise"), str(out / "enhance"))(np.zeros((40, 40)), 1.5)
 
-    # Resuming with more rounds reuses the last scoring and trains round 2 only.
+    # A run with more rounds that stops in round 2, after G1 and before G2 ...
+    class StopInEnhance(finetune.GANTrainer):
+        def fit(self):
+            if self.config.stage == "enhance":
+                raise KeyboardInterrupt
+            return super().fit()
+
+    with monkeypatch.context() as m:
+        m.setattr(finetune, "GANTrainer", StopInEnhance)
+        with pytest.raises(KeyboardInterrupt):
+            finetune.finetune(config(tmp_path, lesion_set, tiny_models, max_rounds=2))
+    assert fake.calls == 12 and steps(out / "denoise") == source_steps["denoise"] + 4
+    assert steps(out / "enhance") == source_steps["enhance"] + 2
+    # ... resumes in round 2: no new scoring before it, G1 is done, G2 trains, then the final scoring.
     state = finetune.finetune(config(tmp_path, lesion_set, tiny_models, max_rounds=2))
     assert fake.calls == 18 and len(state["evaluations"]) == 3 and len(state["rounds"]) == 2
     assert steps(out / "enhance") == source_steps["enhance"] + 4
