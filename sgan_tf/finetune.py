@@ -302,6 +302,7 @@ def finetune(config: FinetuneConfig) -> dict:
     dataset = DeepLesionSet(config.data_dir)
     records = _records(config, dataset)
     writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "logs")) if chief else None
+    natural_sources = {}  # natural training images and validation pairs: the same every round
     evaluations, rounds = state.data["evaluations"], state.data["rounds"]
     while True:
         r = len(rounds)  # fine-tuning rounds done; the model is the one after r rounds
@@ -346,7 +347,9 @@ def finetune(config: FinetuneConfig) -> dict:
             ct_images = [im for im in pool.selected if min(im.shape) >= cfg.crop_size]
             if not ct_images:
                 raise DataError(f"round {r + 1}: no selected ROI is as large as the {stage} crop ({cfg.crop_size} px)")
-            natural, val_pairs = load_sources(cfg)
+            if stage not in natural_sources:
+                natural_sources[stage] = load_sources(cfg)
+            natural, val_pairs = natural_sources[stage]
             logging.info("Round %d, %s: %d CT ROIs (%.0f%% of crops) + %d natural images, to step %d", r + 1, stage,
                          len(ct_images), 100 * config.ct_fraction, len(natural), target)
             if chief:
