@@ -259,9 +259,11 @@ def _log_round(writer, record: dict, pool: Pool, k: int = 4) -> None:
 
 
 class RoundState:
-    """model_dir/rounds.json: the configuration, the source steps, evaluations and rounds."""
+    """model_dir/rounds.json: the configuration, the source steps, evaluations and rounds. Only
+    the chief writes it; other workers keep the same state in memory."""
 
-    def __init__(self, config: FinetuneConfig):
+    def __init__(self, config: FinetuneConfig, chief: bool = True):
+        self.chief = chief
         self.path = os.path.join(config.model_dir, STATE_FILE)
         self.data = {"config": json.loads(config.to_json()), "start_steps": {}, "evaluations": [], "rounds": [],
                      "stopped": None}
@@ -276,6 +278,8 @@ class RoundState:
             self.data = saved
 
     def save(self) -> None:
+        if not self.chief:
+            return
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(self.data, f, indent=2)
@@ -291,9 +295,10 @@ def finetune(config: FinetuneConfig) -> dict:
                              config.stage_overrides.get("num_cpu_devices", 0))
     chief = is_chief(strategy)
     os.makedirs(os.path.join(config.model_dir, "rounds"), exist_ok=True)
-    with open(os.path.join(config.model_dir, CONFIG_FILE), "w") as f:
-        f.write(config.to_json())
-    state = RoundState(config)
+    if chief:
+        with open(os.path.join(config.model_dir, CONFIG_FILE), "w") as f:
+            f.write(config.to_json())
+    state = RoundState(config, chief)
     sources = {"denoise": config.denoise_model, "enhance": config.enhance_model}
     for stage in STAGES:
         step = init_stage_dir(stage, sources[stage], os.path.join(config.model_dir, stage))
