@@ -32,20 +32,22 @@ def flat_soft_noise(noisy: np.ndarray, clean: np.ndarray) -> float:
     return float((noisy - clean)[flat].std())
 
 
-def projector_check(phantom) -> dict:
+def projector_check() -> dict:
     """Our radon + FBP against scikit-image's: relative errors and the time ratio."""
     from skimage.data import shepp_logan_phantom
     from skimage.transform import iradon, radon, resize
 
+    from sgan_tf.data import projector
+
     image = resize(shepp_logan_phantom(), (CHECK_SIZE, CHECK_SIZE)).astype(np.float32)
-    angles = phantom.projection_angles(CHECK_VIEWS)
+    angles = projector.projection_angles(CHECK_VIEWS)
     start = time.perf_counter()
     theirs_sino = radon(image, angles, circle=True)
     theirs = iradon(theirs_sino, angles, circle=True, filter_name="hann")
     theirs_s = time.perf_counter() - start
     start = time.perf_counter()
-    ours_sino = phantom.radon(image, CHECK_VIEWS)
-    ours = phantom.fbp(ours_sino, "hann")
+    ours_sino = projector.radon(image, CHECK_VIEWS)
+    ours = projector.fbp(ours_sino, "hann")
     ours_s = time.perf_counter() - start
     return {"size": CHECK_SIZE, "views": CHECK_VIEWS,
             "radon_rel_error": float(f"{np.linalg.norm(ours_sino - theirs_sino) / np.linalg.norm(theirs_sino):.2e}"),
@@ -57,13 +59,13 @@ def main() -> None:
     # Imported here: common imports TensorFlow, and the spawned workers re-import this file.
     from common import write_result
 
-    from sgan_tf.data import deeplesion, phantom
+    from sgan_tf.data import deeplesion, phantom, projector
     from sgan_tf.data.ct import read_hu_png
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--slices", type=int, default=24)
     args = parser.parse_args()
-    result = {"slices": args.slices, "size": SIZE, "views": phantom.default_views(SIZE),
+    result = {"slices": args.slices, "size": SIZE, "views": projector.default_views(SIZE),
               "photons": list(phantom.DEFAULT_PHOTONS), "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
         rates = {}
@@ -86,7 +88,7 @@ def main() -> None:
     result["noise_std_hu"] = {"min": round(min(every), 1), "median": round(float(np.median(every)), 1),
                               "max": round(max(every), 1)}
     result["noise_std_hu_by_level"] = {k: [round(min(v), 1), round(max(v), 1)] for k, v in sorted(by_level.items())}
-    result["projector_vs_skimage"] = projector_check(phantom)
+    result["projector_vs_skimage"] = projector_check()
     write_result("phantom_rate", result)
 
 

@@ -354,7 +354,7 @@ def finetune(config: FinetuneConfig) -> dict:
                 raise DataError(f"round {r + 1}: no selected ROI is as large as the {stage} crop ({cfg.crop_size} px)")
             if stage not in natural_sources:
                 natural_sources[stage] = load_sources(cfg)
-            natural, val_pairs = natural_sources[stage]
+            natural, _, val_pairs = natural_sources[stage]
             logging.info("Round %d, %s: %d CT ROIs (%.0f%% of crops) + %d natural images, to step %d", r + 1, stage,
                          len(ct_images), 100 * config.ct_fraction, len(natural), target)
             if chief:

@@ -25,8 +25,9 @@ VGG_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "b
 
 
 def per_example_mse(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    """Mean squared difference per example, computed in float32 (inputs may be bf16 features)."""
     axes = list(range(1, len(a.shape)))
-    return tf.reduce_mean(tf.square(a - b), axis=axes)
+    return tf.reduce_mean(tf.square(tf.cast(a, tf.float32) - tf.cast(b, tf.float32)), axis=axes)
 
 
 def adversarial_loss(fake_logits: tf.Tensor) -> tf.Tensor:

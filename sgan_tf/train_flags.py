@@ -9,6 +9,7 @@ from absl import flags
 
 from sgan_tf import finetune, model_flags, training
 from sgan_tf.errors import UserError
+from sgan_tf.models.precision import PRECISIONS
 from sgan_tf.segment import hnn_train, inputs
 from sgan_tf.training.config import GAN_STAGES
 from sgan_tf.training.loop import RunSettings
@@ -18,7 +19,9 @@ _D = training.TrainConfig  # defaults come from the dataclass, so flags and libr
 flags.DEFINE_enum("stage", None, [*GAN_STAGES, hnn_train.STAGE, finetune.STAGE],
                   "Which GAN to train, hnn (lesion segmenter), or finetune (CT fine-tuning rounds of G1 and G2).")
 flags.DEFINE_string("model_dir", None, "Checkpoints (ckpt-<step>), config.json and TensorBoard logs go here.")
-flags.DEFINE_string("data_dir", None, "Folder of training images (recursive); default: scikit-image's bundled photographs.")
+flags.DEFINE_string("data_dir", None, "GAN/DnCNN stages: folders of training images, comma-separated, searched "
+                    "recursively ('skimage' and the default: scikit-image's bundled photographs); --stage=hnn and "
+                    "finetune: a DeepLesion-layout root.")
 flags.DEFINE_string("val_dir", None, "Folder of validation images; default: every 10th training file is held out.")
 flags.DEFINE_integer("num_blocks", None, "Generator residual blocks (default: 9 denoise, 16 enhance/single); "
                      "dncnn: conv layers (default 17).")
@@ -32,13 +35,34 @@ flags.DEFINE_float("sigma_max", _D.sigma_max, "Noise std drawn from (0, sigma_ma
 flags.DEFINE_list("scale_range", list(map(str, _D.scale_range)), "Down-sampling factor range [low, high].")
 flags.DEFINE_float("blur_max", _D.blur_max, "Gaussian blur std drawn from (0, blur_max] low-res pixels.")
 flags.DEFINE_list("contrast_range", list(map(str, _D.contrast_range)), "Contrast compression factor range.")
-flags.DEFINE_integer("num_val_pairs", _D.num_val_pairs, "Fixed validation pairs.")
+flags.DEFINE_integer("num_val_pairs", _D.num_val_pairs, "Fixed validation pairs (and as many CT ones with --ct_dir).")
+flags.DEFINE_list("ct_dir", [], "CT mixed into the GAN/DnCNN stages' pairs: DeepLesion-layout roots (simulated sets "
+                  "use their noise-free copies) and folders of DICOM files or series (sgan_tf/data/ct_pairs.py).")
+flags.DEFINE_list("ct_dose_range", list(map(str, _D.ct_dose_range)),
+                  "--ct_dir: low-dose copies at these fractions of a full dose (log-uniform).")
+flags.DEFINE_float("ct_photons", _D.ct_photons, "--ct_dir: incident photons per ray of a full-dose scan of a "
+                   "noise-free slice.")
+flags.DEFINE_float("ct_source_photons", _D.ct_source_photons, "--ct_dir: incident photons per ray of real scans "
+                   "(0: estimated from each slice's soft-tissue noise).")
+flags.DEFINE_float("ct_electronic_noise", _D.ct_electronic_noise, "--ct_dir: electronic noise std, detected counts.")
+flags.DEFINE_list("ct_kernel_range", list(map(str, _D.ct_kernel_range)),
+                  "--ct_dir: FBP kernels, Hann cutoffs in multiples of Nyquist (1 smooth .. 2 sharp).")
+flags.DEFINE_integer("ct_copies", _D.ct_copies, "--ct_dir: low-dose copies simulated per CT slice.")
+flags.DEFINE_float("ct_residual_noise", _D.ct_residual_noise, "--ct_dir, enhance stage: G2's CT inputs keep up to "
+                   "this share of the low-dose noise, so G2 learns not to amplify what G1 leaves.")
+flags.DEFINE_string("ct_cache_dir", None, "--ct_dir: where simulated pairs are cached "
+                    "(default $XDG_CACHE_HOME/sgan-tf/ct_pairs).")
 flags.DEFINE_integer("seed", _D.seed, "Seed of the data synthesis and of the weight initialisation.")
 flags.DEFINE_integer("train_steps", _D.train_steps, "Total global steps, including pre-training.")
 flags.DEFINE_integer("pretrain_steps", _D.pretrain_steps, "MSE-only generator steps before the adversarial phase.")
 flags.DEFINE_float("learning_rate", _D.learning_rate, "Adam learning rate of G and D.")
 flags.DEFINE_float("beta_1", _D.beta_1, "Adam beta_1.")
 flags.DEFINE_integer("lr_decay_step", _D.lr_decay_step, "Learning rate x0.1 from this step on (0: never).")
+flags.DEFINE_float("pretrain_learning_rate", _D.pretrain_learning_rate,
+                   "Peak learning rate of the MSE pre-training phase (0: --learning_rate).")
+flags.DEFINE_enum("pretrain_schedule", _D.pretrain_schedule, list(training.config.PRETRAIN_SCHEDULES),
+                  "MSE phase: constant peak rate, or a cosine from it down to --learning_rate at --pretrain_steps.")
+flags.DEFINE_integer("warmup_steps", _D.warmup_steps, "MSE phase: linear warm-up steps to the peak rate.")
 flags.DEFINE_integer("d_steps", _D.d_steps, "Discriminator updates per global step.")
 flags.DEFINE_integer("g_steps", _D.g_steps, "Generator updates per global step (after the D updates).")
 flags.DEFINE_float("mse_weight", _D.mse_weight, "Weight of the content MSE.")
@@ -51,6 +75,9 @@ flags.DEFINE_integer("val_every", _D.val_every, "Validation PSNR/SSIM and images
 flags.DEFINE_integer("log_every", _D.log_every, "Progress line every N steps.")
 flags.DEFINE_enum("strategy", _D.strategy, ["default", "mirrored", "multi_worker"], "tf.distribute strategy.")
 flags.DEFINE_integer("num_cpu_devices", _D.num_cpu_devices, "With --strategy=mirrored: N logical CPU devices.")
+flags.DEFINE_enum("precision", _D.precision, list(PRECISIONS),
+                  "Compute precision: float32, or mixed_bfloat16 (bf16 compute, float32 weights; CPUs with "
+                  "AVX512_BF16/AMX, GPUs).")
 _H = hnn_train.HNNConfig  # --stage=hnn; shared flags: data_dir (a DeepLesion root) and RunSettings' fields.
 flags.DEFINE_enum("variant", _H.variant, list(inputs.VARIANTS), "--stage=hnn: the composites it learns from.")
 flags.DEFINE_integer("hnn_input_size", _H.input_size, "--stage=hnn: ROI side the HNN sees (multiple of 16).")
@@ -65,7 +92,8 @@ flags.DEFINE_integer("max_rounds", _F.max_rounds, "--stage=finetune: at most thi
 flags.DEFINE_integer("round_steps", _F.round_steps, "--stage=finetune: steps of G1 and of G2 per round.")
 flags.DEFINE_integer("max_selected", _F.max_selected, "--stage=finetune: improved ROIs selected per round, at most.")
 flags.DEFINE_float("min_gain", _F.min_gain, "--stage=finetune: stop when a round raises the mean score by less.")
-flags.DEFINE_float("ct_fraction", _F.ct_fraction, "--stage=finetune: share of training crops taken from CT ROIs.")
+flags.DEFINE_float("ct_fraction", _F.ct_fraction, "Share of training crops taken from CT: the --ct_dir pairs "
+                   "(GAN/DnCNN stages), the selected ROIs (--stage=finetune).")
 flags.DEFINE_integer("max_scored", _F.max_scored, "--stage=finetune: training ROIs scored per round (0: all).")
 flags.DEFINE_float("ssim_min", _F.ssim_min, "--stage=finetune: an enhancement with lower SSIM to its input is "
                    "rejected as an artifact.")
@@ -105,7 +133,20 @@ def config_from_flags(**overrides) -> training.TrainConfig:
         blur_max=FLAGS.blur_max,
         contrast_range=_floats("contrast_range", FLAGS.contrast_range, 2),
         num_val_pairs=FLAGS.num_val_pairs,
+        ct_dirs=tuple(FLAGS.ct_dir),
+        ct_fraction=FLAGS.ct_fraction,
+        ct_dose_range=_floats("ct_dose_range", FLAGS.ct_dose_range, 2),
+        ct_photons=FLAGS.ct_photons,
+        ct_source_photons=FLAGS.ct_source_photons,
+        ct_electronic_noise=FLAGS.ct_electronic_noise,
+        ct_kernel_range=_floats("ct_kernel_range", FLAGS.ct_kernel_range, 2),
+        ct_copies=FLAGS.ct_copies,
+        ct_cache_dir=FLAGS.ct_cache_dir,
+        ct_residual_noise=FLAGS.ct_residual_noise,
         pretrain_steps=FLAGS.pretrain_steps,
+        pretrain_learning_rate=FLAGS.pretrain_learning_rate,
+        pretrain_schedule=FLAGS.pretrain_schedule,
+        warmup_steps=FLAGS.warmup_steps,
         beta_1=FLAGS.beta_1,
         lr_decay_step=FLAGS.lr_decay_step,
         d_steps=FLAGS.d_steps,

@@ -15,6 +15,8 @@ import pytest
 from sgan_tf.training import TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.environ.get("SGAN_SHARED_DATA", os.path.join(os.path.dirname(REPO), "shared", "data"))
+"""Reference data (../shared/data, or $SGAN_SHARED_DATA); tests that need it skip when it is absent."""
 
 TINY_MODEL = dict(
     num_blocks=1,

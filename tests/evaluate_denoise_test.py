@@ -12,10 +12,9 @@ from sgan_tf import evaluate_denoise as ed
 from sgan_tf.data.ct import NETWORK_WINDOW
 from sgan_tf.errors import DataError
 
-from conftest import REPO, smooth_image
+from conftest import SHARED_DATA, smooth_image
 
-SHARED_LCD = os.path.join(os.environ.get("SGAN_SHARED_DATA", os.path.join(os.path.dirname(REPO), "shared", "data")),
-                          "lcd_ct")
+SHARED_LCD = os.path.join(SHARED_DATA, "lcd_ct")
 
 
 def blur(x):

@@ -12,7 +12,7 @@ import pytest
 from skimage.data import shepp_logan_phantom
 from skimage.transform import iradon, radon, resize
 
-from sgan_tf.data import deeplesion, phantom, recist
+from sgan_tf.data import deeplesion, phantom, projector, recist
 from sgan_tf.data.ct import read_hu_png
 from sgan_tf.errors import UserError
 
@@ -49,8 +49,8 @@ def _shepp_logan(n: int) -> np.ndarray:
 def test_radon_matches_skimage():
     image = _shepp_logan(96)
     for views in (2, 36, 180):
-        ours = phantom.radon(image, views)
-        theirs = radon(image, phantom.projection_angles(views), circle=True)
+        ours = projector.radon(image, views)
+        theirs = radon(image, projector.projection_angles(views), circle=True)
         assert ours.shape == theirs.shape == (96, views)
         assert np.linalg.norm(ours - theirs) / np.linalg.norm(theirs) < 1e-4, views
 
@@ -58,20 +58,20 @@ def test_radon_matches_skimage():
 @pytest.mark.parametrize("filter_name", ["ramp", "hann"])
 def test_fbp_matches_skimage(filter_name):
     image = _shepp_logan(96)
-    angles = phantom.projection_angles(180)
+    angles = projector.projection_angles(180)
     sinogram = radon(image, angles, circle=True)
-    ours = phantom.fbp(sinogram.astype(np.float32), filter_name)
+    ours = projector.fbp(sinogram.astype(np.float32), filter_name)
     theirs = iradon(sinogram, angles, circle=True, filter_name=filter_name)
     assert np.linalg.norm(ours - theirs) / np.linalg.norm(theirs) < 0.02
     assert np.corrcoef(ours.ravel(), theirs.ravel())[0, 1] > 0.999
-    pair = phantom.fbp(np.stack([sinogram, 2 * sinogram]).astype(np.float32), filter_name)
+    pair = projector.fbp(np.stack([sinogram, 2 * sinogram]).astype(np.float32), filter_name)
     np.testing.assert_allclose(pair[0], ours, atol=1e-6)
     np.testing.assert_allclose(pair[1], 2 * ours, atol=2e-6)
 
 
 def test_views_must_be_even():
     with pytest.raises(ValueError, match="even"):
-        phantom.radon(np.zeros((32, 32), np.float32), 7)
+        projector.radon(np.zeros((32, 32), np.float32), 7)
 
 
 def test_clean_scan_reproduces_the_phantom(slices):

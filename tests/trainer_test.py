@@ -66,7 +66,7 @@ def test_resume_continues_the_step_and_reproduces_an_uninterrupted_run(image_fol
     from sgan_tf.training import load_sources
     from sgan_tf.training.trainer import build_dataset_fn
 
-    images, val = load_sources(resumed_cfg)
+    images, _, val = load_sources(resumed_cfg)
     resumed = GANTrainer(resumed_cfg, tf.distribute.get_strategy(), build_dataset_fn(resumed_cfg, images), val)
     result = resumed.fit()
     assert result["global_step"] == 6 and int(resumed.global_step.numpy()) == 6

@@ -94,6 +94,19 @@ def skimage_files() -> list[str]:
     return paths
 
 
+SKIMAGE = "skimage"  # names the bundled photographs in a list of image folders
+
+
+def image_files(spec: str | None) -> list[str]:
+    """The image files of a comma-separated list of folders (recursive); `SKIMAGE` in the list
+    (or no list at all) names scikit-image's bundled photographs."""
+    files = []
+    for folder in (spec or SKIMAGE).split(","):
+        folder = folder.strip()
+        files.extend(skimage_files() if folder == SKIMAGE else list_image_files(folder))
+    return files
+
+
 def load_images(paths: Sequence[str], min_size: int) -> tuple[list[np.ndarray], list[str]]:
     """Reads `paths` at their own depth (convert with `as_unit`), skipping with a warning that
     names the file unreadable images and images smaller than `min_size` on either side.

@@ -8,15 +8,11 @@ spawn_key=(0, index))`), so slice i is the same whatever the set size or worker 
 2. One lesion of a DeepLesion coarse type (1 bone ... 8 pelvis) in a host organ typical of
    that type: a star-shaped blob (ellipse with radial Fourier perturbations), sharp or
    blurred boundary, homogeneous or not. Its true mask is the blob's soft profile >= 0.5.
-3. A CT scan by physics: HU -> linear attenuation (mu = MU_WATER * (1 + HU / 1000) per mm,
-   times the pixel spacing) -> parallel-beam sinogram -> Poisson counts at I0 photons per ray
+3. A CT scan by physics (`lowdose.simulate_scan`, geometry and kernels in `projector`):
+   HU -> linear attenuation -> parallel-beam sinogram -> Poisson counts at I0 photons per ray
    (counts clamped >= 1) -> -log(counts / I0) -> filtered back-projection (Hann-apodised ramp)
    -> HU. The clean copy is the FBP of the noise-free sinogram, so the pair differs by noise only.
-
-Geometry convention (as skimage.transform.radon with circle=True): square images, the body
-inside the inscribed circle, projection angles `projection_angles(views)` over [0, 180)
-degrees, rotation centre at pixel (n // 2, n // 2). Pixels outside the circle are set to
-`AIR_HU` in the reconstructions, like the field outside a scanner's reconstruction circle.
+   Pixels outside the reconstruction circle are `AIR_HU`, like the field outside a scanner's.
 """
 
 from __future__ import annotations
@@ -34,15 +30,14 @@ import numpy as np
 from absl import logging
 
 from sgan_tf.data import deeplesion, recist
+from sgan_tf.data.lowdose import simulate_scan
 from sgan_tf.data.ct import AIR_HU, write_hu_png
 from sgan_tf.errors import DataError, UserError
 from sgan_tf.outputs import check_writable
 
-MU_WATER = 0.02  # linear attenuation of water, 1/mm (about 60-70 keV)
 DEFAULT_SIZE = 512
 MIN_SIZE = 128  # smaller slices leave some organs too few pixels for a lesion
 DEFAULT_PHOTONS = (2.5e4, 1.5e5)  # incident photons per ray, drawn log-uniformly per slice
-VIEWS_PER_PIXEL = 1.5  # projection views per image column (768 at 512 px)
 SPACING_RANGE = (0.7, 0.9)  # mm per pixel at 512 px (field of view 358-461 mm)
 SLICE_MM = 5.0
 BBOX_PAD = 5  # DeepLesion's bounding boxes pad the lesion by 5 px
@@ -77,130 +72,6 @@ LESION_SITES = {
 
 # Inner look of a lesion and its probability (necrotic only from 20 mm on).
 _PATTERNS = {"homogeneous": 0.4, "textured": 0.35, "calcified": 0.1, "necrotic": 0.15}
-
-# ----------------------------------------------------------------------------- CT physics
-
-
-def projection_angles(views: int) -> np.ndarray:
-    """Projection angles in degrees: `views` (even) steps over [0, 180)."""
-    if views < 2 or views % 2:
-        raise ValueError(f"views must be even and >= 2, got {views}")
-    return np.arange(views) * (180.0 / views)
-
-
-def _reflected(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(valid, index): detector bin t of a 90-degree-turned frame is bin 2c - t of this one."""
-    index = 2 * (n // 2) - np.arange(n)
-    valid = (index >= 0) & (index < n)
-    return valid, index[valid]
-
-
-def radon(image: np.ndarray, views: int) -> np.ndarray:
-    """Parallel-beam sinogram [n, views] of a square image that is zero outside its inscribed
-    circle; matches skimage.transform.radon(image, projection_angles(views), circle=True).
-
-    Each rotation (bilinear, cv2.warpAffine) serves two views: column sums give angle a,
-    row sums angle a + 90 degrees.
-    """
-    image = np.ascontiguousarray(image, np.float32)
-    n = image.shape[0]
-    if image.shape != (n, n):
-        raise ValueError(f"radon needs a square image, got {image.shape}")
-    half = views // 2
-    angles = projection_angles(views)
-    valid, index = _reflected(n)
-    sinogram = np.zeros((n, views), np.float32)
-    for k in range(half):
-        matrix = cv2.getRotationMatrix2D((n // 2, n // 2), float(angles[k]), 1.0)
-        turned = cv2.warpAffine(image, matrix, (n, n), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-        sinogram[:, k] = turned.sum(axis=0)
-        sinogram[valid, k + half] = turned.sum(axis=1)[index]
-    return sinogram
-
-
-def ramp_filter(n: int, filter_name: str = "hann") -> np.ndarray:
-    """Frequency response of the FBP filter for n detector bins, zero-padded length
-    (power of two >= 2n): the ramp sampled from its band-limited spatial kernel (no DC
-    offset), times a Hann window for 'hann'."""
-    if filter_name not in ("ramp", "hann"):
-        raise ValueError(f"filter_name must be 'ramp' or 'hann', got {filter_name!r}")
-    size = max(64, 1 << int(np.ceil(np.log2(2 * n))))
-    offsets = np.rint(np.fft.fftfreq(size) * size).astype(np.int64)
-    kernel = np.zeros(size)
-    kernel[0] = 0.25
-    odd = offsets % 2 == 1
-    kernel[odd] = -1.0 / (np.pi * offsets[odd]) ** 2
-    response = 2.0 * np.real(np.fft.fft(kernel))
-    if filter_name == "hann":
-        response *= 0.5 * (1.0 + np.cos(2.0 * np.pi * np.fft.fftfreq(size)))
-    return response
-
-
-def fbp(sinograms: np.ndarray, filter_name: str = "hann") -> np.ndarray:
-    """Filtered back-projection of one [n, views] or two [2, n, views] sinograms over
-    `projection_angles(views)`; zero outside the inscribed circle.
-
-    Matches skimage.transform.iradon(..., circle=True, filter_name='ramp' or 'hann'). Each
-    back-projection is one 4-channel cv2.warpAffine that spreads a source row
-    over the image: channels (a, b) take views k and (a, b) + 2 views k + views/2, whose
-    sum is turned by 90 degrees at the end.
-    """
-    single = sinograms.ndim == 2
-    stack = np.asarray(sinograms, np.float64)[None] if single else np.asarray(sinograms, np.float64)
-    count, n, views = stack.shape
-    if count > 2:
-        raise ValueError(f"fbp takes one or two sinograms, got {count}")
-    half = views // 2
-    angles = np.deg2rad(projection_angles(views))
-    response = ramp_filter(n, filter_name)
-    spectrum = np.fft.rfft(stack, n=response.size, axis=1) * response[None, : response.size // 2 + 1, None]
-    filtered = np.fft.irfft(spectrum, n=response.size, axis=1)[:, :n].astype(np.float32)
-    # Four identical source rows read at row 1.5: cv2 takes its slow border path with fewer.
-    source = np.zeros((4, n, 4), np.float32)
-    total = np.zeros((n, n, 4), np.float32)
-    c = n // 2
-    for k in range(half):
-        source[:, :, :count] = filtered[:, :, k].T[None]
-        source[:, :, 2 : 2 + count] = filtered[:, :, k + half].T[None]
-        cos, sin = np.cos(angles[k]), np.sin(angles[k])
-        # Destination pixel (x, y) reads detector bin cos*(x-c) - sin*(y-c) + c of view k.
-        matrix = np.array([[cos, -sin, c * (1.0 - cos + sin)], [0.0, 0.0, 1.5]])
-        total += cv2.warpAffine(source, matrix, (n, n), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-    images = total[:, :, :2].copy()
-    valid, index = _reflected(n)
-    images[valid] += total.transpose(1, 0, 2)[index, :, 2:]
-    images = np.moveaxis(images[:, :, :count], 2, 0) * np.float32(np.pi / (2 * views))
-    images *= _circle(n)[None]
-    return images[0] if single else images
-
-
-def _circle(n: int) -> np.ndarray:
-    """True inside the reconstruction circle (radius n // 2 about pixel (n // 2, n // 2))."""
-    yy, xx = np.ogrid[:n, :n]
-    c = n // 2
-    return (yy - c) ** 2 + (xx - c) ** 2 <= c * c
-
-
-def default_views(size: int) -> int:
-    """Views used for a size x size slice: VIEWS_PER_PIXEL per column, rounded to even."""
-    return max(2, 2 * int(round(VIEWS_PER_PIXEL * size / 2)))
-
-
-def simulate_scan(hu: np.ndarray, spacing_mm: float, photons: float, rng: np.random.Generator,
-                  views: int | None = None, filter_name: str = "hann") -> tuple[np.ndarray, np.ndarray]:
-    """(noisy, clean) reconstructions in HU of a phantom in HU (square, air outside the
-    inscribed circle): Poisson counts at `photons` per ray, and the noise-free sinogram."""
-    n = hu.shape[0]
-    views = views or default_views(n)
-    mu = np.maximum(MU_WATER * (1.0 + hu.astype(np.float64) / 1000.0), 0.0) * spacing_mm
-    line_integrals = radon(mu.astype(np.float32), views).astype(np.float64)
-    counts = np.maximum(rng.poisson(photons * np.exp(-line_integrals)), 1)
-    noisy = -np.log(counts / photons)
-    images = fbp(np.stack([noisy, line_integrals]), filter_name)
-    out = (images / (MU_WATER * spacing_mm) - 1.0) * 1000.0
-    out[:, ~_circle(n)] = AIR_HU
-    return out[0].astype(np.float32), out[1].astype(np.float32)
-
 
 # ------------------------------------------------------------------------------- shapes
 

@@ -18,17 +18,29 @@ Degradations, all TF ops on one [H, W, 1] crop on the [0, 1] scale (see `images`
   4. up-sample back to the crop size (bicubic), clip to [0, 1].
 * single-GAN pairs: the enhance degradation, then the noise.
 * dncnn (the DnCNN baseline): the noise only, as for the denoise stage.
+
+CT pairs (`ct_pairs.CTPairs`, optional): with probability `ct_fraction` (decided per example
+index from its own seed, so the natural crops of the other examples do not change) an example
+is a CT crop in the network window instead. Its input is the stage's degradation with CT noise
+in place of white noise: the simulated low-dose copy (denoise, dncnn), the enhance degradation
+of the target (enhance; plus a share ~ U[0, ct_residual_noise] of the copy's noise, so that G2
+learns to leave alone the noise G1 leaves behind), or the enhance degradation plus the copy's
+noise (single), clipped to the window.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
 
 from sgan_tf.data.images import as_unit
+
+if TYPE_CHECKING:
+    from sgan_tf.data.ct_pairs import CTPairs
 
 STAGE_DEGRADATIONS = {
     "denoise": (True, False),  # (noise, enhance degradation)
@@ -50,6 +62,7 @@ class SynthesisConfig:
     blur_max: float = 3.0
     contrast_range: tuple[float, float] = (1.0, 3.0)
     augment: bool = True  # random flips / 90-degree rotations of the crop
+    ct_residual_noise: float = 0.0  # enhance stage: up to this share of a CT copy's noise in the input
 
     @classmethod
     def for_stage(cls, stage: str, **overrides) -> SynthesisConfig:
@@ -172,30 +185,57 @@ def example_indices(start_step: int, global_batch: int, pipeline_id: int = 0, nu
         step += 1
 
 
+def ct_degrade(config: SynthesisConfig, clean: tf.Tensor, low_dose: tf.Tensor, seed) -> tf.Tensor:
+    """The stage's degradation of a CT target with CT noise (`low_dose` - `clean`) in place of
+    white noise (see the module docstring)."""
+    if not config.degrade:
+        return low_dose
+    x = enhance_degradation(clean, sample_params(config, seed))
+    if config.noise:
+        share = 1.0
+    elif config.ct_residual_noise > 0:
+        share = _uniform(tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), 7), 0.0,
+                         config.ct_residual_noise)
+    else:
+        return x
+    return tf.clip_by_value(x + share * (low_dose - clean), 0.0, 1.0)
+
+
 def pair_dataset(
     images: Sequence[np.ndarray],
     config: SynthesisConfig,
     seed: int,
     indices: Iterator[int] | Sequence[int],
     probabilities: np.ndarray | None = None,
+    ct: CTPairs | None = None,
+    ct_fraction: float = 0.0,
 ) -> tf.data.Dataset:
     """Unbatched (degraded, clean) pairs for the given example indices; images are drawn with
-    `probabilities` (default: by area)."""
+    `probabilities` (default: by area), a share `ct_fraction` of examples from `ct`."""
     c = config.crop_size
     if probabilities is None:
         probabilities = area_probabilities(images)
+    blank = np.zeros([c, c, 1], np.float32)
 
     def crops():
         for index in indices:
-            yield index, random_crop(images, c, seed, index, config.augment, probabilities)
+            if ct is not None and np.random.default_rng([seed, index, 2]).uniform() < ct_fraction:
+                low_dose, clean = ct.crop(c, seed, index, config.augment)
+                yield index, clean, low_dose, True
+            else:
+                yield index, random_crop(images, c, seed, index, config.augment, probabilities), blank, False
 
+    image_spec = tf.TensorSpec([c, c, 1], tf.float32)
     ds = tf.data.Dataset.from_generator(
-        crops,
-        output_signature=(tf.TensorSpec([], tf.int64), tf.TensorSpec([c, c, 1], tf.float32)),
+        crops, output_signature=(tf.TensorSpec([], tf.int64), image_spec, image_spec, tf.TensorSpec([], tf.bool)),
     )
 
-    def synthesise(index, clean):
-        return degrade(config, clean, tf.stack([tf.constant(seed, tf.int64), index])), clean
+    def synthesise(index, clean, low_dose, is_ct):
+        example_seed = tf.stack([tf.constant(seed, tf.int64), index])
+        natural = degrade(config, clean, example_seed)
+        if ct is None:
+            return natural, clean
+        return tf.where(is_ct, ct_degrade(config, clean, low_dose, example_seed), natural), clean
 
     return ds.map(synthesise, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
@@ -208,16 +248,18 @@ def training_dataset(
     start_step: int = 0,
     input_context: tf.distribute.InputContext | None = None,
     probabilities: np.ndarray | None = None,
+    ct: CTPairs | None = None,
+    ct_fraction: float = 0.0,
 ) -> tf.data.Dataset:
     """Endless batched pairs for one input pipeline (per-replica batches under tf.distribute);
-    images drawn with `probabilities` (default: by area)."""
+    images drawn with `probabilities` (default: by area), a share `ct_fraction` from `ct`."""
     pipeline_id, num_pipelines, per_replica = 0, 1, global_batch
     if input_context is not None:
         pipeline_id = input_context.input_pipeline_id
         num_pipelines = input_context.num_input_pipelines
         per_replica = input_context.get_per_replica_batch_size(global_batch)
     indices = example_indices(start_step, global_batch, pipeline_id, num_pipelines)
-    ds = pair_dataset(images, config, seed, indices, probabilities)
+    ds = pair_dataset(images, config, seed, indices, probabilities, ct, ct_fraction)
     return ds.batch(per_replica, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
@@ -225,10 +267,12 @@ VALIDATION_SEED_OFFSET = 1_000_003
 
 
 def validation_pairs(
-    images: Sequence[np.ndarray], config: SynthesisConfig, seed: int, num_pairs: int
+    images: Sequence[np.ndarray], config: SynthesisConfig, seed: int, num_pairs: int, ct: CTPairs | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A fixed set of (degraded, clean) pairs, [num_pairs, c, c, 1] each, from held-out images."""
+    """A fixed set of (degraded, clean) pairs, [num_pairs, c, c, 1] each, from held-out images
+    (from held-out CT slices instead when `ct` is given)."""
     config = dataclasses.replace(config, augment=False)
-    ds = pair_dataset(images, config, seed + VALIDATION_SEED_OFFSET, range(num_pairs))
+    ds = pair_dataset(images, config, seed + VALIDATION_SEED_OFFSET, range(num_pairs), ct=ct,
+                      ct_fraction=1.0 if ct is not None else 0.0)
     xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
     return np.stack(xs), np.stack(ys)

@@ -15,6 +15,7 @@ import tensorflow as tf
 from keras import layers
 
 from sgan_tf.models.generator import batch_norm
+from sgan_tf.models.precision import OUTPUT_DTYPE
 
 PAPER_FILTERS = (64, 64, 128, 128, 256, 256, 512, 512)
 PAPER_STRIDES = (1, 2, 1, 2, 1, 2, 1, 2)
@@ -51,7 +52,7 @@ class Discriminator(keras.Model):
         self.act = layers.LeakyReLU(negative_slope=0.2)
         self.flatten = layers.Flatten()
         self.dense1 = layers.Dense(dense_units, name="dense_1")
-        self.dense2 = layers.Dense(1, name="logit")
+        self.dense2 = layers.Dense(1, name="logit", dtype=OUTPUT_DTYPE)
 
     @property
     def convs(self) -> tuple[layers.Conv2D, ...]:

@@ -14,6 +14,7 @@ from keras import layers
 
 from sgan_tf.models.generator import batch_norm
 from sgan_tf.models.inference import _conv, _fold
+from sgan_tf.models.precision import OUTPUT_DTYPE
 
 PAPER_DEPTH = 17
 
@@ -22,6 +23,7 @@ class DnCNN(keras.Model):
     """[N, H, W, C] -> [N, H, W, 1]; the first input channel is the noisy image."""
 
     def __init__(self, depth: int = PAPER_DEPTH, filters: int = 64, residual: bool = True, **kwargs):
+        kwargs.setdefault("dtype", OUTPUT_DTYPE)  # the input stays exact for the residual
         super().__init__(**kwargs)
         if depth < 2:
             raise ValueError(f"DnCNN depth must be at least 2, got {depth}")
@@ -37,7 +39,7 @@ class DnCNN(keras.Model):
         # A zero tail makes the untrained residual DnCNN the identity (as for the Generator):
         # with BN the default initialisation predicts unit-scale "noise" and starts at MSE ~0.8.
         self.tail = layers.Conv2D(
-            1, 3, padding="same", use_bias=False, name="tail_conv",
+            1, 3, padding="same", use_bias=False, name="tail_conv", dtype=OUTPUT_DTYPE,
             kernel_initializer="zeros" if residual else "glorot_uniform",
         )
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from sgan_tf.models.precision import OUTPUT_DTYPE
+
 
 def batch_norm() -> layers.BatchNormalization:
     """BatchNorm whose statistics are all-reduced across replicas under tf.distribute.
@@ -57,6 +59,7 @@ class Generator(keras.Model):
         global_residual: bool = True,
         **kwargs,
     ):
+        kwargs.setdefault("dtype", OUTPUT_DTYPE)  # the input stays exact for the global residual
         super().__init__(**kwargs)
         self.num_blocks = num_blocks
         self.filters = filters
@@ -74,7 +77,7 @@ class Generator(keras.Model):
         # With the global residual a zero tail makes the untrained generator the identity,
         # so training starts from "output = input" rather than from random images.
         self.tail = layers.Conv2D(
-            1, head_kernel_size, padding="same", name="tail_conv",
+            1, head_kernel_size, padding="same", name="tail_conv", dtype=OUTPUT_DTYPE,
             kernel_initializer="zeros" if global_residual else "glorot_uniform",
         )
 

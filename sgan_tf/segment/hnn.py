@@ -36,6 +36,7 @@ import tensorflow as tf
 from keras import layers
 
 from sgan_tf.errors import UserError
+from sgan_tf.models.precision import OUTPUT_DTYPE
 
 PAPER_FILTERS = (64, 128, 256, 512, 512)
 STAGE_CONVS = (2, 2, 3, 3, 3)
@@ -58,6 +59,7 @@ class HNN(keras.Model):
     """[N, H, W, 3] composite -> {"fused": [N, H, W, 1], "sides": [N, H, W, 5]} logits."""
 
     def __init__(self, filters: Sequence[int] = PAPER_FILTERS, input_size: int = INPUT_SIZE, **kwargs):
+        kwargs.setdefault("dtype", OUTPUT_DTYPE)
         super().__init__(**kwargs)
         if len(filters) != len(STAGE_CONVS) or min(filters) <= 0:
             raise UserError(f"HNN filters need {len(STAGE_CONVS)} positive numbers, got {list(filters)}")
@@ -70,10 +72,10 @@ class HNN(keras.Model):
             for i in range(1, n + 1):
                 name = f"block{b}_conv{i}"
                 setattr(self, name, layers.Conv2D(f, 3, padding="same", activation="relu", name=name))
-            setattr(self, f"side{b}", layers.Conv2D(1, 1, name=f"side{b}"))
+            setattr(self, f"side{b}", layers.Conv2D(1, 1, name=f"side{b}", dtype=OUTPUT_DTYPE))
         self.pool = layers.MaxPooling2D(2, 2)
         self.fuse = layers.Conv2D(1, 1, kernel_initializer=keras.initializers.Constant(1.0 / len(STAGE_CONVS)),
-                                  name="fuse")
+                                  name="fuse", dtype=OUTPUT_DTYPE)
 
     def backbone_convs(self) -> list[layers.Conv2D]:
         return [getattr(self, name) for name in conv_names()]
@@ -153,7 +155,7 @@ def load_backbone_weights(model: HNN, weights: str) -> None:
 def class_balanced_bce(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     """Per-image class-balanced sigmoid cross-entropy [N] of [N, H, W, 1] logits and 0/1 labels
     [N, H, W] or [N, H, W, 1] (module docstring)."""
-    logits = tf.reshape(logits, [tf.shape(logits)[0], -1])
+    logits = tf.reshape(tf.cast(logits, tf.float32), [tf.shape(logits)[0], -1])
     y = tf.reshape(tf.cast(labels, logits.dtype), [tf.shape(logits)[0], -1])
     count = tf.cast(tf.shape(y)[1], logits.dtype)
     beta = 1.0 - tf.reduce_sum(y, axis=1, keepdims=True) / count  # |Y-| / |Y|

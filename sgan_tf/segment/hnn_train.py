@@ -27,6 +27,7 @@ from sgan_tf.data.ct import parse_window
 from sgan_tf.data.deeplesion import DeepLesionSet
 from sgan_tf.errors import DataError, UserError
 from sgan_tf.evaluate import scores
+from sgan_tf.models import precision
 from sgan_tf.segment import grabcut, hnn, hnn_data, inputs
 from sgan_tf.training.config import CONFIG_FILE, load_saved
 from sgan_tf.training.loop import RunSettings, Trainer, raise_failed
@@ -125,7 +126,7 @@ class HNNTrainer(Trainer):
         if config.batch_size % replicas:
             raise UserError(f"--batch_size={config.batch_size} is not divisible by {replicas} replicas")
         keras.utils.set_random_seed(config.seed)
-        with strategy.scope():
+        with strategy.scope(), precision.policy(config.precision):
             self.model = build_model(config.filters, config.input_size)
             self.optimizer = keras.optimizers.Adam(config.learning_rate)
             self.optimizer.build(self.model.trainable_variables)

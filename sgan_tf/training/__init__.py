@@ -6,8 +6,8 @@ import os
 
 from absl import logging
 
+from sgan_tf.data import ct_pairs, synthesis
 from sgan_tf.data import images as images_lib
-from sgan_tf.data import synthesis
 from sgan_tf.training.config import CONFIG_FILE, TrainConfig, check_compatible, load_saved
 from sgan_tf.training.strategy import is_chief, make_strategy
 from sgan_tf.training.loop import NonFiniteLossError
@@ -17,17 +17,20 @@ __all__ = ["GANTrainer", "NonFiniteLossError", "TrainConfig", "load_sources", "t
 
 
 def load_sources(config: TrainConfig):
-    """Training images and fixed validation pairs for a stage.
+    """Training images, CT pairs (None without ct_dirs) and fixed validation pairs for a stage.
 
-    Training images come from --data_dir (recursive) or, without it, scikit-image's bundled
-    photographs. Validation images come from --val_dir, else every 10th file is held out.
+    Training images come from --data_dir (folders, recursive; 'skimage' or no --data_dir:
+    scikit-image's bundled photographs). Validation images come from --val_dir, else every 10th file is held out.
+    CT pairs come from the cache of --ct_dir (built on first use); their validation split gives
+    the "ct_" validation pairs. The enhance stage takes noise-free CT slices only: its targets
+    must be sharp and clean.
     """
     crop = config.crop_size
-    files = images_lib.list_image_files(config.data_dir) if config.data_dir else images_lib.skimage_files()
+    files = images_lib.image_files(config.data_dir)
     images, kept = images_lib.load_images(files, crop)
     if config.val_dir:
         train_images = images
-        val_images, _ = images_lib.load_images(images_lib.list_image_files(config.val_dir), crop)
+        val_images, _ = images_lib.load_images(images_lib.image_files(config.val_dir), crop)
     else:
         by_path = dict(zip(kept, images))
         train_files, val_files = images_lib.split_holdout(kept)
@@ -35,8 +38,18 @@ def load_sources(config: TrainConfig):
         val_images = [by_path[p] for p in val_files]
     logging.info("Data: %d training images, %d validation images (%s)", len(train_images), len(val_images),
                  config.data_dir or "scikit-image bundled photographs")
-    val_pairs = synthesis.validation_pairs(val_images, config.synthesis(), config.seed, config.num_val_pairs)
-    return train_images, val_pairs
+    synth = config.synthesis()
+    val_sets = {"": synthesis.validation_pairs(val_images, synth, config.seed, config.num_val_pairs)}
+    ct = None
+    if config.ct_dirs:
+        folder = ct_pairs.build_cache(config.ct_pairs(), config.ct_cache_dir)
+        clean_only = config.stage == "enhance"
+        ct = ct_pairs.CTPairs(folder, ct_pairs.TRAIN, clean_only=clean_only)
+        ct_val = ct_pairs.CTPairs(folder, ct_pairs.VAL, clean_only=clean_only)
+        val_sets["ct_"] = synthesis.validation_pairs([], synth, config.seed, config.num_val_pairs, ct=ct_val)
+        logging.info("CT pairs: %d training and %d validation slices (%s), %.0f %% of training crops",
+                     len(ct), len(ct_val), folder, 100 * config.ct_fraction)
+    return train_images, ct, val_sets
 
 
 def train(config: TrainConfig) -> dict:
@@ -47,8 +60,8 @@ def train(config: TrainConfig) -> dict:
     if saved is not None:
         for change in check_compatible(config, saved):
             logging.warning("Resuming with changed data settings (%s): pairs differ from the earlier run", change)
-    train_images, val_pairs = load_sources(config)
-    trainer = GANTrainer(config, strategy, build_dataset_fn(config, train_images), val_pairs)
+    train_images, ct, val_sets = load_sources(config)
+    trainer = GANTrainer(config, strategy, build_dataset_fn(config, train_images, ct), val_sets)
     if is_chief(strategy):
         os.makedirs(config.model_dir, exist_ok=True)
         with open(os.path.join(config.model_dir, CONFIG_FILE), "w") as f:

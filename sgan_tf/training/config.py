@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 
 from sgan_tf import models
+from sgan_tf.data.ct_pairs import CTPairConfig
 from sgan_tf.data.synthesis import STAGE_DEGRADATIONS, SynthesisConfig
 from sgan_tf.errors import UserError
 from sgan_tf.training.loop import RunSettings, raise_failed
@@ -25,6 +27,8 @@ STAGE_DEFAULTS = {
     "single": {"num_blocks": 16, "crop_size": 128},
     "dncnn": {"num_blocks": 17, "crop_size": 40},  # DnCNN paper: 17 layers, 40x40 patches
 }
+
+PRETRAIN_SCHEDULES = ("constant", "cosine")
 
 # Stages trained on the content MSE alone, without a discriminator.
 MSE_ONLY_STAGES = ("dncnn",)
@@ -61,10 +65,26 @@ class TrainConfig(RunSettings):
     blur_max: float = 3.0
     contrast_range: tuple[float, float] = (1.0, 3.0)
     num_val_pairs: int = 16
+    # CT pairs (data/ct_pairs.py), mixed in only when ct_dirs is given; defaults from CTPairConfig.
+    ct_dirs: tuple[str, ...] = ()
+    ct_fraction: float = 0.5
+    ct_dose_range: tuple[float, float] = CTPairConfig.dose_range
+    ct_photons: float = CTPairConfig.photons
+    ct_source_photons: float = CTPairConfig.source_photons
+    ct_electronic_noise: float = CTPairConfig.electronic_noise
+    ct_kernel_range: tuple[float, float] = CTPairConfig.kernel_range
+    ct_copies: int = CTPairConfig.copies
+    ct_cache_dir: str | None = None  # default: ct_pairs.default_cache_dir()
+    ct_residual_noise: float = 0.0  # enhance stage: share of CT noise left in G2's inputs (synthesis)
     # Optimisation.
     pretrain_steps: int = 0
     beta_1: float = 0.5
     lr_decay_step: int = 0  # learning rate x0.1 from this global step on; 0 = never
+    # The MSE phase's schedule (see learning_rate_at): its peak rate (0: learning_rate), a linear
+    # warm-up, and "constant" or "cosine" (from the peak down to learning_rate at pretrain_steps).
+    pretrain_learning_rate: float = 0.0
+    pretrain_schedule: str = "constant"
+    warmup_steps: int = 0
     d_steps: int = 1
     g_steps: int = 1
     mse_weight: float = 1.0
@@ -80,9 +100,8 @@ class TrainConfig(RunSettings):
         for name, value in STAGE_DEFAULTS[self.stage].items():
             if getattr(cfg, name) is None:
                 setattr(cfg, name, value)
-        cfg.disc_filters = tuple(cfg.disc_filters)
-        cfg.scale_range = tuple(cfg.scale_range)
-        cfg.contrast_range = tuple(cfg.contrast_range)
+        for name in ("disc_filters", "scale_range", "contrast_range", "ct_dirs", "ct_dose_range", "ct_kernel_range"):
+            setattr(cfg, name, tuple(getattr(cfg, name)))
         if not has_discriminator(cfg.stage):
             cfg.pretrain_steps = cfg.train_steps
         cfg.validate()
@@ -102,7 +121,40 @@ class TrainConfig(RunSettings):
             (self.blur_max > 0, "--blur_max must be positive"),
             (min(self.mse_weight, self.vgg_weight, self.adv_weight) >= 0, "loss weights must be non-negative"),
             (self.num_val_pairs > 0, "--num_val_pairs must be positive"),
+            (0.0 <= self.ct_fraction <= 1.0, "--ct_fraction must lie in [0, 1]"),
+            (0.0 <= self.ct_residual_noise <= 1.0, "--ct_residual_noise must lie in [0, 1]"),
+            (self.pretrain_learning_rate >= 0, "--pretrain_learning_rate must be >= 0 (0: --learning_rate)"),
+            (self.pretrain_schedule in PRETRAIN_SCHEDULES,
+             f"--pretrain_schedule must be one of {', '.join(PRETRAIN_SCHEDULES)}"),
+            (0 <= self.warmup_steps <= max(self.pretrain_steps, 0), "--warmup_steps must lie in [0, --pretrain_steps]"),
         ])
+        if self.ct_dirs:
+            self.ct_pairs().check()
+
+    def ct_pairs(self) -> CTPairConfig:
+        """The CT pair source's settings (meaningful when ct_dirs is given)."""
+        return CTPairConfig(
+            dirs=self.ct_dirs, dose_range=self.ct_dose_range, photons=self.ct_photons,
+            source_photons=self.ct_source_photons, electronic_noise=self.ct_electronic_noise,
+            kernel_range=self.ct_kernel_range, copies=self.ct_copies, seed=self.seed,
+        )
+
+    def learning_rate_at(self, step: int) -> float:
+        """The rate of global step `step` (0-based): in the MSE phase a linear warm-up to the
+        peak, then the peak (constant) or a cosine from it down to learning_rate; afterwards
+        learning_rate. Times 0.1 from lr_decay_step on, in either phase."""
+        rate = self.learning_rate
+        if step < self.pretrain_steps:
+            peak = self.pretrain_learning_rate or self.learning_rate
+            if step < self.warmup_steps:
+                rate = peak * (step + 1) / self.warmup_steps
+            elif self.pretrain_schedule == "cosine":
+                progress = (step - self.warmup_steps) / max(self.pretrain_steps - self.warmup_steps, 1)
+                rate = self.learning_rate + 0.5 * (peak - self.learning_rate) * (1.0 + math.cos(math.pi * progress))
+            else:
+                rate = peak
+        decayed = self.lr_decay_step and step >= self.lr_decay_step
+        return rate * (0.1 if decayed else 1.0)
 
     def synthesis(self) -> SynthesisConfig:
         return SynthesisConfig.for_stage(
@@ -112,6 +164,7 @@ class TrainConfig(RunSettings):
             scale_range=self.scale_range,
             blur_max=self.blur_max,
             contrast_range=self.contrast_range,
+            ct_residual_noise=self.ct_residual_noise,
         )
 
     def to_json(self) -> str:
@@ -141,7 +194,9 @@ def load_saved(model_dir: str) -> dict | None:
 # Fields that change which pairs a step sees; changing them on resume is allowed (e.g. a new
 # data folder) but the run is then no longer the continuation of the earlier one.
 DATA_FIELDS = (
-    "data_dir", "seed", "batch_size", "sigma_max", "scale_range", "blur_max", "contrast_range",
+    "data_dir", "seed", "batch_size", "sigma_max", "scale_range", "blur_max", "contrast_range", "ct_dirs",
+    "ct_fraction", "ct_dose_range", "ct_photons", "ct_source_photons", "ct_electronic_noise", "ct_kernel_range",
+    "ct_copies", "ct_residual_noise",
 )
 
 

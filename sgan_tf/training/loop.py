@@ -22,6 +22,7 @@ import tensorflow as tf
 from absl import logging
 
 from sgan_tf.errors import NonFiniteLossError, UserError
+from sgan_tf.models.precision import PRECISIONS
 from sgan_tf.training.strategy import is_chief, worker_id
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -42,6 +43,7 @@ class RunSettings:
     log_every: int = 100
     strategy: str = "default"
     num_cpu_devices: int = 0
+    precision: str = "float32"  # or "mixed_bfloat16": bf16 compute, float32 weights and outputs
 
     def run_checks(self) -> list[tuple[bool, str]]:
         """(ok, message) pairs for the shared fields; subclasses add theirs and raise."""
@@ -53,6 +55,7 @@ class RunSettings:
             (self.strategy in STRATEGIES, f"unknown --strategy={self.strategy!r}"),
             (self.num_cpu_devices == 0 or self.strategy == "mirrored",
              "--num_cpu_devices only applies with --strategy=mirrored"),
+            (self.precision in PRECISIONS, f"unknown --precision={self.precision!r}; use one of {', '.join(PRECISIONS)}"),
         ]
 
 

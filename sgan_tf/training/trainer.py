@@ -10,8 +10,10 @@ import tensorflow as tf
 
 from sgan_tf import losses, models
 from sgan_tf.data import synthesis
+from sgan_tf.data.ct_pairs import CTPairs
 from sgan_tf.errors import UserError
 from sgan_tf.training import config as config_lib
+from sgan_tf.models import precision
 from sgan_tf.training import loop
 
 DatasetFn = Callable[[int, tf.distribute.InputContext], tf.data.Dataset]
@@ -20,18 +22,22 @@ DatasetFn = Callable[[int, tf.distribute.InputContext], tf.data.Dataset]
 SUM = tf.distribute.ReduceOp.SUM
 
 
+ValidationSets = dict[str, tuple[np.ndarray, np.ndarray]]
+"""Fixed (input, target) pairs by metric prefix: "" natural images, "ct_" CT slices."""
+
+
 def validation_metrics(
-    generator: keras.Model, x: np.ndarray, y: np.ndarray, batch: int = 16
+    generator: keras.Model, x: np.ndarray, y: np.ndarray, batch: int = 16, prefix: str = ""
 ) -> tuple[dict[str, float], tf.Tensor]:
     """Mean PSNR / SSIM (peak 1.0) of the clipped generator output and of the input as given
-    (unclipped, the DnCNN convention: 20.17 dB at sigma 25), and the output."""
+    (unclipped, the DnCNN convention: 20.17 dB at sigma 25), named with `prefix`, and the output."""
     outputs = [generator(x[i : i + batch], training=False) for i in range(0, len(x), batch)]
     out = tf.clip_by_value(tf.concat(outputs, axis=0), 0.0, 1.0)
     return {
-        "psnr": float(tf.reduce_mean(tf.image.psnr(out, y, max_val=1.0))),
-        "ssim": float(tf.reduce_mean(tf.image.ssim(out, y, max_val=1.0))),
-        "input_psnr": float(tf.reduce_mean(tf.image.psnr(x, y, max_val=1.0))),
-        "input_ssim": float(tf.reduce_mean(tf.image.ssim(x, y, max_val=1.0))),
+        f"{prefix}psnr": float(tf.reduce_mean(tf.image.psnr(out, y, max_val=1.0))),
+        f"{prefix}ssim": float(tf.reduce_mean(tf.image.ssim(out, y, max_val=1.0))),
+        f"{prefix}input_psnr": float(tf.reduce_mean(tf.image.psnr(x, y, max_val=1.0))),
+        f"{prefix}input_ssim": float(tf.reduce_mean(tf.image.ssim(x, y, max_val=1.0))),
     }, out
 
 
@@ -50,12 +56,12 @@ class GANTrainer(loop.Trainer):
         config: config_lib.TrainConfig,
         strategy: tf.distribute.Strategy,
         dataset_fn: DatasetFn,
-        val_pairs: tuple[np.ndarray, np.ndarray],
+        val_sets: ValidationSets | tuple[np.ndarray, np.ndarray],
     ):
         self.config = config
         self.strategy = strategy
         self.dataset_fn = dataset_fn
-        self.val_x, self.val_y = val_pairs
+        self.val_sets = val_sets if isinstance(val_sets, dict) else {"": val_sets}
         self.name = f"stage {config.stage}"
         replicas = strategy.num_replicas_in_sync
         if config.batch_size % replicas:
@@ -63,7 +69,7 @@ class GANTrainer(loop.Trainer):
         c = config.crop_size
         keras.utils.set_random_seed(config.seed)  # same seed, same initial weights
         adversarial = config_lib.has_discriminator(config.stage)
-        with strategy.scope():
+        with strategy.scope(), precision.policy(config.precision):
             self.generator = config_lib.build_generator(config)
             self.generator(tf.zeros([1, c, c, 1]))
             self.g_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
@@ -149,13 +155,8 @@ class GANTrainer(loop.Trainer):
 
     # -- the loop's hooks --------------------------------------------------------------------
 
-    def learning_rate_at(self, step: int) -> float:
-        cfg = self.config
-        decayed = cfg.lr_decay_step and step >= cfg.lr_decay_step
-        return cfg.learning_rate * (0.1 if decayed else 1.0)
-
     def _set_learning_rate(self, step: int) -> float:
-        lr = self.learning_rate_at(step)
+        lr = self.config.learning_rate_at(step)
         if lr != self._current_lr:
             for opt in filter(None, (self.g_optimizer, self.d_optimizer)):
                 opt.learning_rate.assign(lr)
@@ -169,21 +170,26 @@ class GANTrainer(loop.Trainer):
         return metrics, {"learning_rate": lr, "adversarial": float(adversarial)}
 
     def validate(self, writer, step: int) -> dict[str, float]:
-        metrics, out = validation_metrics(self.generator, self.val_x, self.val_y)
+        metrics = {}
+        for prefix, (x, y) in self.val_sets.items():
+            values, out = validation_metrics(self.generator, x, y, prefix=prefix)
+            metrics.update(values)
+            if writer is not None:
+                with writer.as_default(step=step):
+                    k = min(4, len(x))
+                    tf.summary.image(f"validation/{prefix}input", tf.clip_by_value(x[:k], 0.0, 1.0), max_outputs=k)
+                    tf.summary.image(f"validation/{prefix}output", out[:k], max_outputs=k)
+                    tf.summary.image(f"validation/{prefix}target", y[:k], max_outputs=k)
         if writer is not None:
             with writer.as_default(step=step):
                 for name, value in metrics.items():
                     tf.summary.scalar(f"validation/{name}", value)
-                k = min(4, len(self.val_x))
-                tf.summary.image("validation/input", tf.clip_by_value(self.val_x[:k], 0.0, 1.0), max_outputs=k)
-                tf.summary.image("validation/output", out[:k], max_outputs=k)
-                tf.summary.image("validation/target", self.val_y[:k], max_outputs=k)
             writer.flush()
         return metrics
 
     def format_validation(self, m: dict[str, float]) -> str:
-        return (f"psnr={m['psnr']:.3f} dB (input {m['input_psnr']:.3f})  "
-                f"ssim={m['ssim']:.4f} (input {m['input_ssim']:.4f})")
+        return "  ".join(f"{p or 'natural '}psnr={m[p + 'psnr']:.3f} dB (input {m[p + 'input_psnr']:.3f})  "
+                         f"ssim={m[p + 'ssim']:.4f} (input {m[p + 'input_ssim']:.4f})" for p in self.val_sets)
 
     def fit(self) -> dict:
         """Trains from the latest checkpoint (or from scratch) up to `train_steps`."""
@@ -191,6 +197,7 @@ class GANTrainer(loop.Trainer):
         return self.run(start, lambda ctx: self.dataset_fn(start, ctx))
 
 
-def build_dataset_fn(config: config_lib.TrainConfig, images) -> DatasetFn:
+def build_dataset_fn(config: config_lib.TrainConfig, images, ct: CTPairs | None = None) -> DatasetFn:
     synth = config.synthesis()
-    return lambda start, ctx: synthesis.training_dataset(images, synth, config.seed, config.batch_size, start, ctx)
+    return lambda start, ctx: synthesis.training_dataset(images, synth, config.seed, config.batch_size, start, ctx,
+                                                         ct=ct, ct_fraction=config.ct_fraction)
