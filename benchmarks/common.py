@@ -47,10 +47,11 @@ def best_time(fn: Callable[[], object], warmup: int = 2, repeats: int = 5, min_s
     return best
 
 
-def matmul_gflops(n: int = 2048) -> float:
-    """fp32 GFLOP/s of an n x n matmul under tf.function: the machine's reference rate."""
-    a = tf.random.normal([n, n])
-    b = tf.random.normal([n, n])
+def matmul_gflops(n: int = 2048, dtype: tf.DType = tf.float32) -> float:
+    """GFLOP/s of an n x n matmul in `dtype` under tf.function: the machine's reference rate
+    (fp32 by default; bf16 for bf16 compute)."""
+    a = tf.cast(tf.random.normal([n, n]), dtype)
+    b = tf.cast(tf.random.normal([n, n]), dtype)
     f = tf.function(lambda: tf.matmul(a, b))
     return 2 * n**3 / best_time(lambda: f().numpy(), repeats=5, min_seconds=2.0) / 1e9
 
@@ -101,6 +102,19 @@ def graph_flops(graph: tf.Graph) -> float:
             k = a[-2] if op.get_attr("transpose_a" if t == "MatMul" else "adj_x") else a[-1]
             total += 2.0 * np.prod(out) * k
     return total
+
+
+def flag_file_fields(path: str, fields) -> dict:
+    """`--name=value` lines of a flag file whose names are in `fields`, values as strings."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("--") and "=" in line:
+                name, value = line[2:].split("=", 1)
+                if name in fields:
+                    out[name] = value
+    return out
 
 
 def write_result(name: str, result: dict) -> str:

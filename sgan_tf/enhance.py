@@ -111,16 +111,20 @@ class GeneratorStage:
         return np.clip(out, 0.0, 1.0)
 
 
-def load_stage(path: str, checkpoint: str | None = None, tile_size: int = TILE_SIZE) -> GeneratorStage:
-    """A generator (or DnCNN) from a training --model_dir (its latest checkpoint unless `checkpoint`)."""
+def load_stage(path: str, checkpoint: str | None = None, tile_size: int = TILE_SIZE,
+               compute_dtype: str = "float32") -> GeneratorStage:
+    """A generator (or DnCNN) from a training --model_dir (its latest checkpoint unless
+    `checkpoint`), computing in `compute_dtype` (float32 or bfloat16, see models.inference)."""
     if not os.path.isdir(path):
         raise UserError(f"{path}: model folder not found")
     if load_saved(path) is None:
         raise UserError(f"{path}: not a training model_dir (no {CONFIG_FILE})")
     checkpoint = checkpoint or tf.train.latest_checkpoint(path)
     generator, step = load_generator(path, checkpoint)
-    info = {"model_dir": os.path.abspath(path), "checkpoint": os.path.basename(checkpoint or ""), "step": step}
-    module = fold_dncnn(generator) if isinstance(generator, DnCNN) else fold_generator(generator)
+    info = {"model_dir": os.path.abspath(path), "checkpoint": os.path.basename(checkpoint or ""), "step": step,
+            "compute_dtype": compute_dtype}
+    fold = fold_dncnn if isinstance(generator, DnCNN) else fold_generator
+    module = fold(generator, compute_dtype=compute_dtype)
     return GeneratorStage(module, info, tile_size)
 
 

@@ -72,3 +72,49 @@ def test_writers_produce_markdown_csv_json(tmp_path):
     assert data["rows"][1]["HNN dice mean"] is None and data["title"] == "Table 1"
     evaluate.write_scores(str(tmp_path / "scores.csv"), _results())
     assert len(open(tmp_path / "scores.csv").read().splitlines()) == len(_results()) + 1
+
+
+def _paired(n: int, shift: float, noise: float, seed: int = 0) -> list[LesionScore]:
+    """n lesions scored on og and on sgan = og + shift + noise (per lesion)."""
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(0.6, 0.9, n)
+    out = []
+    for i, (b, e) in enumerate(zip(base, rng.normal(0.0, noise, n))):
+        out.append(LesionScore(f"l{i}", 4, "grabcut", "og", b, b, b))
+        out.append(LesionScore(f"l{i}", 4, "grabcut", "sgan", b + shift + e, b, b))
+    return out
+
+
+def test_significance_against_og_on_known_cases():
+    names = {"og": "OG", "sgan": "OG+SGAN"}
+    better = evaluate.table1(_paired(60, 0.02, 0.01), ["og", "sgan"], names)[1]
+    diff = better["GrabCut ΔDice vs OG"]
+    assert diff.n == 60 and diff.mean == pytest.approx(0.02, abs=0.004)
+    assert diff.low < diff.mean < diff.high and diff.low > 0 and diff.p < 1e-6
+    assert better["GrabCut vs OG"] == "better"
+    noise = evaluate.table1(_paired(60, 0.0, 0.02), ["og", "sgan"], names)[1]
+    assert noise["GrabCut vs OG"] == "within noise" and noise["GrabCut ΔDice vs OG"].low < 0 < noise["GrabCut ΔDice vs OG"].high
+    worse = evaluate.table2(_paired(60, -0.03, 0.01), ["og", "sgan"], names)
+    assert [r["GrabCut vs OG"] for r in worse] == ["-", "worse"]
+    same = evaluate.paired_difference({"a": 0.5, "b": 0.7}, {"a": 0.5, "b": 0.7})
+    assert same.p == 1.0 and same.mean == 0.0 and same.verdict == "within noise"
+    assert evaluate.paired_difference({"a": 0.5}, {"b": 0.5}).verdict == "-"  # no lesion in common
+
+
+def test_wilcoxon_p_matches_the_exact_small_sample_value():
+    """Five positive paired differences: the exact two-sided signed-rank p is 2 / 2**5."""
+    diff = evaluate.paired_difference({k: 0.5 + d for k, d in zip("abcde", (0.01, 0.02, 0.03, 0.04, 0.05))},
+                                      {k: 0.5 for k in "abcde"})
+    assert diff.p == pytest.approx(2 / 32) and diff.verdict == "within noise"  # p >= 0.05
+
+
+def test_significance_columns_are_written(tmp_path):
+    rows = evaluate.table1(_paired(20, 0.02, 0.01), ["og", "sgan"], {"og": "OG", "sgan": "OG+SGAN"})
+    paths = evaluate.write_table(str(tmp_path), "table1", rows, "Table 1")
+    assert "better" in open(paths["md"]).read()
+    with open(paths["csv"]) as f:
+        table = list(csv.DictReader(f))
+    assert table[0]["GrabCut ΔDice vs OG"] == "" and float(table[1]["GrabCut ΔDice vs OG p"]) < 0.05
+    assert float(table[1]["GrabCut ΔDice vs OG CI low"]) > 0 and table[1]["GrabCut vs OG"] == "better"
+    data = json.load(open(paths["json"]))
+    assert data["rows"][1]["GrabCut ΔDice vs OG lesions"] == 20

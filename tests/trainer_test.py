@@ -162,3 +162,38 @@ def test_load_generator_restores_the_trained_weights(tmp_path, image_folder):
     assert step2 == 2
     with pytest.raises(UserError, match="not a training model_dir"):
         load_generator(str(tmp_path / "nothing"))
+
+
+@pytest.mark.parametrize("adversarial", [False, True])
+def test_bf16_step_matches_fp32(tmp_path, adversarial):
+    """Same seed, same batch: a mixed_bfloat16 step gives the fp32 losses within bf16 rounding,
+    keeps float32 weights and outputs, and its checkpoint loads into an fp32 model."""
+    x, y = fixed_batch()
+    steps = 2 if adversarial else 1
+    losses = {}
+    for precision in ("float32", "mixed_bfloat16"):
+        cfg = tiny_config(tmp_path / precision, train_steps=steps, pretrain_steps=1, precision=precision,
+                          num_blocks=2, filters=16)
+        trainer = make_trainer(cfg, batch=(x, y))
+        result = trainer.fit()
+        losses[precision] = result["metrics"]
+        assert all(v.dtype == "float32" for v in trainer.generator.weights)
+        assert trainer.generator(x).dtype == tf.float32
+    for name, value in losses["float32"].items():
+        assert losses["mixed_bfloat16"][name] == pytest.approx(value, rel=0.05, abs=1e-4), name
+    fp32 = make_trainer(tiny_config(tmp_path / "mixed_bfloat16", train_steps=steps, pretrain_steps=1,
+                                    num_blocks=2, filters=16), batch=(x, y))
+    assert fp32.restore() == steps
+
+
+def test_pretrain_schedule_warms_up_then_follows_a_cosine(tmp_path):
+    cfg = tiny_config(tmp_path, train_steps=12, pretrain_steps=10, learning_rate=1e-4, pretrain_learning_rate=1e-3,
+                      pretrain_schedule="cosine", warmup_steps=2, lr_decay_step=11).resolved()
+    rates = [cfg.learning_rate_at(s) for s in range(12)]
+    assert rates[:2] == pytest.approx([5e-4, 1e-3])  # linear warm-up to the peak
+    assert rates[2] == pytest.approx(1e-3)
+    assert rates[9] == pytest.approx(1e-4 + 0.5 * 9e-4 * (1 + np.cos(np.pi * 7 / 8)))  # 7 of 8 cosine steps
+    assert all(a >= b for a, b in zip(rates[2:10], rates[3:10]))  # the cosine only decays
+    assert rates[10] == pytest.approx(1e-4) and rates[11] == pytest.approx(1e-5)  # adversarial, then x0.1
+    with pytest.raises(UserError, match="pretrain_schedule"):
+        tiny_config(tmp_path, pretrain_schedule="linear").resolved()

@@ -201,6 +201,11 @@ def ct_degrade(config: SynthesisConfig, clean: tf.Tensor, low_dose: tf.Tensor, s
     return tf.clip_by_value(x + share * (low_dose - clean), 0.0, 1.0)
 
 
+def is_ct_example(seed: int, index: int, ct_fraction: float) -> bool:
+    """Whether example `index` is a CT crop: a draw of its own, so the others keep their crops."""
+    return bool(np.random.default_rng([seed, index, 2]).uniform() < ct_fraction)
+
+
 def pair_dataset(
     images: Sequence[np.ndarray],
     config: SynthesisConfig,
@@ -219,7 +224,7 @@ def pair_dataset(
 
     def crops():
         for index in indices:
-            if ct is not None and np.random.default_rng([seed, index, 2]).uniform() < ct_fraction:
+            if ct is not None and is_ct_example(seed, index, ct_fraction):
                 low_dose, clean = ct.crop(c, seed, index, config.augment)
                 yield index, clean, low_dose, True
             else:

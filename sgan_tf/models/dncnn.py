@@ -13,7 +13,7 @@ import tensorflow as tf
 from keras import layers
 
 from sgan_tf.models.generator import batch_norm
-from sgan_tf.models.inference import _conv, _fold
+from sgan_tf.models.inference import _conv, _fold, check_compute_dtype
 from sgan_tf.models.precision import OUTPUT_DTYPE
 
 PAPER_DEPTH = 17
@@ -64,12 +64,15 @@ class DnCNN(keras.Model):
 
 
 class FoldedDnCNN(tf.Module):
-    """A frozen copy of a DnCNN's inference computation with BN folded into the convolutions."""
+    """A frozen copy of a DnCNN's inference computation with BN folded into the convolutions,
+    computed in `compute_dtype` up to the last layer (as `FoldedGenerator`)."""
 
-    def __init__(self, model: DnCNN, name: str | None = None):
+    def __init__(self, model: DnCNN, name: str | None = None, compute_dtype: str = "float32"):
         super().__init__(name=name or f"{model.name}_folded")
+        dt = self.compute_dtype = check_compute_dtype(compute_dtype)
         self.residual = model.residual
-        self.convs = [_fold(model.head, None)] + [_fold(c, bn) for c, bn in model.middle] + [_fold(model.tail, None)]
+        self.convs = [_fold(model.head, None, dt)] + [_fold(c, bn, dt) for c, bn in model.middle]
+        self.convs.append(_fold(model.tail, None))
 
     @property
     def receptive_radius(self) -> int:
@@ -78,15 +81,15 @@ class FoldedDnCNN(tf.Module):
 
     @tf.function(reduce_retracing=True)
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
-        h = x
+        h = tf.cast(x, self.compute_dtype)
         for conv in self.convs[:-1]:
             h = tf.nn.relu(_conv(h, conv))
-        out = _conv(h, self.convs[-1])
+        out = _conv(tf.cast(h, tf.float32), self.convs[-1])
         return x[..., :1] - out if self.residual else out
 
 
-def fold_dncnn(model: DnCNN) -> FoldedDnCNN:
+def fold_dncnn(model: DnCNN, compute_dtype: str = "float32") -> FoldedDnCNN:
     """The BN-folded inference module of a built, trained DnCNN."""
     if not model.built:
         raise ValueError("build the DnCNN (call it once) before folding")
-    return FoldedDnCNN(model)
+    return FoldedDnCNN(model, compute_dtype=compute_dtype)

@@ -11,12 +11,15 @@ trained in one precision loads in the other.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 
 import keras
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 OUTPUT_DTYPE = "float32"  # dtype of the layers that produce a model's output
+INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16")
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bf16 arithmetic
 
 
 @contextlib.contextmanager
@@ -30,3 +33,28 @@ def policy(name: str) -> Iterator[None]:
         yield
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+@functools.cache
+def native_bf16() -> bool:
+    """Whether bf16 runs natively here: a GPU, or a CPU with AVX512_BF16 or AMX (Linux). On other
+    CPUs oneDNN emulates bf16, slower than fp32."""
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return True
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in BF16_CPU_FLAGS)
+
+
+def inference_dtype(choice: str = "auto") -> str:
+    """The compute dtype of inference: 'auto' is bfloat16 where it runs natively, else float32."""
+    if choice not in INFERENCE_PRECISIONS:
+        raise ValueError(f"unknown inference precision {choice!r}; use one of {', '.join(INFERENCE_PRECISIONS)}")
+    if choice == "auto":
+        return "bfloat16" if native_bf16() else "float32"
+    return choice
