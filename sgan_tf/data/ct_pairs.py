@@ -64,7 +64,7 @@ class CTPairConfig:
     """Which CT sources, and how their low-dose copies are simulated."""
 
     dirs: tuple[str, ...]
-    dose_range: tuple[float, float] = (0.05, 1.0)
+    dose_range: tuple[float, float] = (0.01, 1.0)
     photons: float = 1e6  # incident photons per ray of a full-dose scan of a noise-free source
     source_photons: float = 0.0  # I0 of the sources that have noise; 0: estimated per slice
     electronic_noise: float = 5.0  # std of the electronic noise, detected counts
