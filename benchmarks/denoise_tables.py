@@ -52,20 +52,14 @@ def natural_rows(folder: str, chosen: list[str], networks: dict, sigmas: list[fl
 
 
 def ct_rows(root: str, chosen: list[str], networks: dict) -> list[dict]:
-    methods = dict(networks)
+    methods, told = dict(networks), {}
     if "bm3d" in chosen:
         name, stage = baselines.bm3d_or_fallback()
         methods = {f"{name} (sigma estimated)": stage, **methods}
-    rows = []
-    for dose in ed.LCD_DOSES:
-        dose_rows = ed.ct_table(root, methods, doses=(dose,))
-        if "bm3d" in chosen:
-            measured = dose_rows[0]["noise std (HU)"][0] / NETWORK_WINDOW.width
-            name, stage = baselines.bm3d_or_fallback(sigma=measured)
-            oracle = ed.ct_table(root, {f"{name} (sigma measured)": stage}, doses=(dose,))
-            dose_rows += oracle[1:]  # its noisy row repeats the first
-        rows += dose_rows
-    return rows
+        told = {f"{name} (sigma told)": lambda sigma: baselines.bm3d_or_fallback(sigma=sigma)[1]}
+        if name != "nlm":
+            told["nlm (sigma told)"] = lambda sigma: baselines.NLMStage(sigma)
+    return ed.ct_table(root, methods, told=told)
 
 
 def main() -> None:

@@ -211,7 +211,8 @@ class Enhancer:
             first_z = second  # single GAN: one output fills both channels
         return EnhanceResult(
             og=og_z, denoised=first_z, enhanced=second,
-            og_hu=og_hu_z, denoised_hu=window.to_hu(first_z), enhanced_hu=window.to_hu(second),
+            og_hu=og_hu_z, denoised_hu=window.output_hu(first_z, og_hu_z),
+            enhanced_hu=window.output_hu(second, og_hu_z),
             zoom=float(zoom), window=window, variant=self.variant,
         )
 

@@ -220,29 +220,33 @@ def denoising_tables(output_dir: str, model_dirs: inputs.ModelDirs, natural_dir:
                      lcd_ct_dir: str | None = None, sigmas: tuple[float, ...] = (15, 25, 50),
                      allow_nlm_fallback: bool = True) -> dict:
     """The denoising tables (sgan_tf/evaluate_denoise.py) for the noisy input, BM3D (or NL-means,
-    named), DnCNN and G1 when given: natural images at each sigma (DnCNN-paper protocol) and
-    the LCD-CT phantom. Every method is blind here (BM3D's sigma is estimated per image)."""
+    named) with its own noise estimate, DnCNN and G1 when given (all blind), and the classical
+    denoisers told the true noise level (NL-means always, BM3D when installed): natural images
+    at each sigma (DnCNN-paper protocol) and the LCD-CT phantom."""
     from sgan_tf import baselines, evaluate_denoise
     from sgan_tf.enhance import load_stage
 
     name, stage = baselines.bm3d_or_fallback(allow_nlm_fallback)
-    methods = {name: stage}
+    methods = {f"{name} (σ estimated)": stage}
     if model_dirs.dncnn:
         methods["dncnn"] = load_stage(model_dirs.dncnn, tile_size=1024)
     if model_dirs.denoise:
         methods["g1"] = load_stage(model_dirs.denoise, tile_size=1024)
+    told = {"nlm (σ told)": baselines.NLMStage}
+    if baselines.bm3d_available():
+        told["bm3d (σ told)"] = baselines.BM3DStage
     out: dict = {}
     if natural_dir:
         if not os.path.isdir(natural_dir):
             raise UserError(f"--natural_dir {natural_dir}: no such folder")
-        rows = evaluate_denoise.natural_table(natural_dir, methods, sigmas)
+        rows = evaluate_denoise.natural_table(natural_dir, methods, sigmas, told=told)
         out["denoise_natural"] = evaluate.write_table(
             output_dir, "denoise_natural", rows, f"Denoising on {os.path.basename(os.path.normpath(natural_dir))}: "
             "PSNR (dB) / SSIM, mean ± std (0-255 sigma, fixed noise seed)")
     if lcd_ct_dir:
         if not os.path.isdir(lcd_ct_dir):
             raise UserError(f"--lcd_ct_dir {lcd_ct_dir}: no such folder")
-        rows = evaluate_denoise.ct_table(lcd_ct_dir, methods)
+        rows = evaluate_denoise.ct_table(lcd_ct_dir, methods, told=told)
         out["denoise_ct"] = evaluate.write_table(
             output_dir, "denoise_ct", rows, "CT denoising on the LCD-CT phantom vs its noiseless image")
     return out

@@ -53,7 +53,7 @@ import time
 import keras
 import tensorflow as tf
 
-from sgan_tf.data.ct import NETWORK_WINDOW, Window
+from sgan_tf.data.ct import EDGE_BAND, NETWORK_WINDOW, Window
 from sgan_tf.enhance import Enhancer, GeneratorStage
 from sgan_tf.errors import UserError
 from sgan_tf.segment import hnn, hnn_data, hnn_train
@@ -116,9 +116,12 @@ def _to_unit(hu: tf.Tensor, window: Window) -> tf.Tensor:
     return tf.clip_by_value((hu - window.lo) / window.width, 0.0, 1.0)
 
 
-def _to_hu(unit: tf.Tensor, window: Window) -> tf.Tensor:
-    """Window.to_hu in TF ops."""
-    return window.lo + tf.clip_by_value(unit, 0.0, 1.0) * window.width
+def _output_hu(unit: tf.Tensor, hu_in: tf.Tensor, window: Window) -> tf.Tensor:
+    """Window.output_hu in TF ops: network HU inside the window, the input's outside it."""
+    unit = tf.clip_by_value(unit, 0.0, 1.0)
+    t = tf.clip_by_value(tf.minimum(unit, 1.0 - unit) / EDGE_BAND, 0.0, 1.0)
+    w = t * t * (3.0 - 2.0 * t)
+    return w * (window.lo + unit * window.width) + (1.0 - w) * hu_in
 
 
 def _apply(stage: GeneratorStage, x: tf.Tensor) -> tf.Tensor:
@@ -155,7 +158,7 @@ def enhance_graph(enhancer: Enhancer, hu: tf.Tensor, zoom: tf.Tensor, window: Wi
     second = _apply(enhancer.after_zoom, first) if enhancer.after_zoom else first
     if enhancer.before_zoom is None and enhancer.after_zoom is not None:
         first = second  # single GAN: one output fills both channels, as in Enhancer
-    denoised_hu, enhanced_hu = _to_hu(first, window), _to_hu(second, window)
+    denoised_hu, enhanced_hu = _output_hu(first, og_hu, window), _output_hu(second, og_hu, window)
     return {
         "denoised": first, "enhanced": second, "composite": tf.concat([og, first, second], axis=-1),
         "denoised_hu": denoised_hu, "enhanced_hu": enhanced_hu,

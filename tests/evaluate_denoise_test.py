@@ -124,7 +124,7 @@ def test_ct_table_on_a_fake_phantom(tmp_path):
         ("10%", "noisy"), ("10%", "blur"), ("100%", "noisy"), ("100%", "blur")]
     by = {(r["dose"], r["method"]): r for r in rows}
     assert by["10%", "noisy"]["noise std (HU)"][0] == pytest.approx(60, rel=0.1)
-    assert by["100%", "noisy"]["RMSE (HU)"][0] == pytest.approx(20, rel=0.1)
+    assert by["100%", "noisy"]["RMSE interior (HU)"][0] == pytest.approx(20, rel=0.1)
     for dose in ("10%", "100%"):
         assert by[dose, "blur"]["noise std (HU)"][0] < 0.5 * by[dose, "noisy"]["noise std (HU)"][0]
         assert by[dose, "noisy"]["realisations"] == 3

@@ -113,7 +113,8 @@ def test_eval_main_denoising_table_on_a_folder(image_folder, tiny_models, tmp_pa
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.load(open(out / "denoise_natural.json"))["rows"]
     assert [r["method"] for r in rows][0] == "noisy" and "g1" in [r["method"] for r in rows]
-    assert {"bm3d", "nlm"} & {r["method"] for r in rows}
+    methods = {r["method"] for r in rows}
+    assert {"bm3d (σ estimated)", "nlm (σ estimated)"} & methods and "nlm (σ told)" in methods
     assert all(r["sigma"] == 25 for r in rows) and "PSNR mean" in rows[0]
     assert "Denoising on images" in proc.stdout
     nothing = run_module("sgan_tf.eval_main", f"--output_dir={out}")

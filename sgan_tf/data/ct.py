@@ -9,8 +9,14 @@ window [lo, hi] in HU:
 The default window is `NETWORK_WINDOW` = soft tissue (level 40, width 400: -160..240 HU), where
 lesions of the liver, kidney, lymph nodes and soft tissue have their contrast, and where
 low-dose noise (20-60 HU) lands within G1's training noise range (sigma <= 50/255 of the
-window, 78 HU). Intensities outside the window saturate at 0 or 1, so network outputs
-mapped back to HU lie within [lo, hi]; the OG channel in HU keeps the unclipped input.
+window, 78 HU). Intensities outside the window saturate at 0 or 1 on the network scale.
+
+**Network outputs in HU keep the input outside the window** (`Window.output_hu`): a network
+output u in [0, 1] maps back to lo + u * (hi - lo) where it lies well inside the window; where
+it reaches the window's edges (within `EDGE_BAND` of the width) it fades smoothly (smoothstep)
+into the input's own HU at the same pixel, which it equals at the edges and beyond. Bone, lung
+and air therefore keep their HU in an enhanced slice or volume, and only the window's
+intensities carry the network's work. The OG channel in HU keeps the unclipped input.
 
 **16-bit PNG (DeepLesion convention):** stored value = HU + 32768 as uint16. The subtraction
 is done in int32, since uint16 - 32768 would wrap.
@@ -28,6 +34,14 @@ from sgan_tf.errors import DataError, UserError
 
 HU_OFFSET = 32768
 AIR_HU = -1024.0
+EDGE_BAND = 0.05  # share of the window width over which network HU fade into the input's
+
+
+def edge_weight(unit: np.ndarray) -> np.ndarray:
+    """Weight of a network output u in its HU (module docstring): 1 inside the window, falling
+    by a smoothstep to 0 over EDGE_BAND at either edge."""
+    t = np.clip(np.minimum(unit, 1.0 - unit) / EDGE_BAND, 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +70,13 @@ class Window:
     def to_hu(self, unit: np.ndarray) -> np.ndarray:
         """Network scale -> HU (inputs clipped to [0, 1] first)."""
         return (self.lo + np.clip(np.asarray(unit, np.float32), 0.0, 1.0) * self.width).astype(np.float32)
+
+    def output_hu(self, unit: np.ndarray, hu_in: np.ndarray) -> np.ndarray:
+        """A network output in HU that keeps `hu_in` (the input at the same pixels) outside the
+        window, with a smooth blend near its edges (module docstring)."""
+        unit = np.clip(np.asarray(unit, np.float32), 0.0, 1.0)
+        w = edge_weight(unit)
+        return (w * self.to_hu(unit) + (1.0 - w) * np.asarray(hu_in, np.float32)).astype(np.float32)
 
     def as_list(self) -> list[float]:
         return [float(self.lo), float(self.hi)]
