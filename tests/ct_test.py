@@ -66,3 +66,15 @@ def test_check_finite_names_the_item():
     ct.check_finite(np.zeros((2, 2)), "ok")
     with pytest.raises(DataError, match="scan.dcm: 2 NaN/inf"):
         ct.check_finite(np.array([[np.nan, 1], [np.inf, 0]]), "scan.dcm")
+
+
+def test_output_hu_is_the_network_inside_and_the_input_outside_the_window():
+    w = ct.Window(-160.0, 240.0)
+    unit = np.array([0.0, 0.01, 0.025, 0.05, 0.5, 0.975, 1.0], np.float32)
+    hu_in = np.array([-1000.0, -150.0, -150.0, -140.0, 40.0, 300.0, 1500.0], np.float32)
+    out = w.output_hu(unit, hu_in)
+    assert out[0] == -1000.0 and out[-1] == 1500.0  # saturated: the input's HU
+    np.testing.assert_allclose(out[3:5], w.to_hu(unit[3:5]))  # inside the band's reach: the network's
+    weight = ct.edge_weight(unit)
+    np.testing.assert_allclose(out, weight * w.to_hu(unit) + (1 - weight) * hu_in, rtol=1e-6)
+    assert 0 < weight[1] < weight[2] < 1 and weight[2] == pytest.approx(0.5, abs=1e-5) and weight[5] == pytest.approx(0.5, abs=1e-5)

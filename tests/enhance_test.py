@@ -80,7 +80,8 @@ def test_sgan_channels_are_aligned_at_the_zoomed_size(tiny_models, zoom):
     for c in range(3):
         np.testing.assert_allclose(_centroid(result.composite[..., c]), expected, atol=0.75)
     np.testing.assert_allclose(result.og_hu, cv2.resize(hu, (size, size), interpolation=cv2.INTER_CUBIC))
-    np.testing.assert_allclose(result.enhanced_hu, ct.NETWORK_WINDOW.to_hu(result.enhanced), atol=1e-3)
+    np.testing.assert_allclose(result.enhanced_hu, ct.NETWORK_WINDOW.output_hu(result.enhanced, result.og_hu),
+                               atol=1e-3)
     assert result.window == ct.NETWORK_WINDOW and result.variant == "sgan"
     assert enh.info["denoise_model"]["step"] == 3 and enh.info["enhance_model"]["checkpoint"] == "ckpt-3"
 
@@ -129,3 +130,20 @@ def test_one_off_function_matches_the_class(tiny_models):
     a = enhance.enhance(hu, tiny_models["denoise"], tiny_models["enhance"], zoom=1.5)
     b = enhance.Enhancer.from_model_dirs("sgan", tiny_models["denoise"], tiny_models["enhance"])(hu, 1.5)
     np.testing.assert_allclose(a.composite_hu, b.composite_hu, atol=1e-4)
+
+
+def test_hu_outputs_keep_the_input_outside_the_window():
+    """Air and bone survive enhancement: where the network output saturates at the window's
+    edges, the output HU are the input's; well inside the window they are the network's."""
+    hu = _disk_image()
+    hu[:8] = -1000.0  # air
+    hu[-8:] = 1200.0  # bone
+    smooth = lambda x: np.clip(cv2.GaussianBlur(x, (5, 5), 1.0), 0.0, 1.0)  # a stand-in network
+    result = enhance.Enhancer(smooth, smooth, "sgan")(hu, 1.5)
+    for unit, out in ((result.denoised, result.denoised_hu), (result.enhanced, result.enhanced_hu)):
+        outside = (unit <= 0.0) | (unit >= 1.0)
+        assert outside[:6].all() and outside[-6:].all()
+        np.testing.assert_array_equal(out[outside], result.og_hu[outside])
+        inside = (unit > 0.1) & (unit < 0.9)
+        np.testing.assert_allclose(out[inside], ct.NETWORK_WINDOW.to_hu(unit[inside]), rtol=1e-6)
+        assert out[:6].max() < -900 and out[-6:].min() > 1100
