@@ -63,6 +63,7 @@ flags.DEFINE_float("pretrain_learning_rate", _D.pretrain_learning_rate,
 flags.DEFINE_enum("pretrain_schedule", _D.pretrain_schedule, list(training.config.PRETRAIN_SCHEDULES),
                   "MSE phase: constant peak rate, or a cosine from it down to --learning_rate at --pretrain_steps.")
 flags.DEFINE_integer("warmup_steps", _D.warmup_steps, "MSE phase: linear warm-up steps to the peak rate.")
+flags.DEFINE_float("clip_norm", _D.clip_norm, "Clip each G and D update's global gradient norm to this (0: off).")
 flags.DEFINE_integer("d_steps", _D.d_steps, "Discriminator updates per global step.")
 flags.DEFINE_integer("g_steps", _D.g_steps, "Generator updates per global step (after the D updates).")
 flags.DEFINE_float("mse_weight", _D.mse_weight, "Weight of the content MSE.")
@@ -147,6 +148,7 @@ def config_from_flags(**overrides) -> training.TrainConfig:
         pretrain_learning_rate=FLAGS.pretrain_learning_rate,
         pretrain_schedule=FLAGS.pretrain_schedule,
         warmup_steps=FLAGS.warmup_steps,
+        clip_norm=FLAGS.clip_norm,
         beta_1=FLAGS.beta_1,
         lr_decay_step=FLAGS.lr_decay_step,
         d_steps=FLAGS.d_steps,

@@ -85,6 +85,7 @@ class TrainConfig(RunSettings):
     pretrain_learning_rate: float = 0.0
     pretrain_schedule: str = "constant"
     warmup_steps: int = 0
+    clip_norm: float = 0.0  # global gradient-norm clipping of every G and D update; 0: off
     d_steps: int = 1
     g_steps: int = 1
     mse_weight: float = 1.0
@@ -127,6 +128,7 @@ class TrainConfig(RunSettings):
             (self.pretrain_schedule in PRETRAIN_SCHEDULES,
              f"--pretrain_schedule must be one of {', '.join(PRETRAIN_SCHEDULES)}"),
             (0 <= self.warmup_steps <= max(self.pretrain_steps, 0), "--warmup_steps must lie in [0, --pretrain_steps]"),
+            (self.clip_norm >= 0, "--clip_norm must be >= 0 (0: off)"),
         ])
         if self.ct_dirs:
             self.ct_pairs().check()

@@ -72,13 +72,14 @@ class GANTrainer(loop.Trainer):
         with strategy.scope(), precision.policy(config.precision):
             self.generator = config_lib.build_generator(config)
             self.generator(tf.zeros([1, c, c, 1]))
-            self.g_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
+            clip = {"global_clipnorm": config.clip_norm} if config.clip_norm else {}
+            self.g_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, **clip)
             self.g_optimizer.build(self.generator.trainable_variables)
             self.discriminator = self.d_optimizer = self.vgg = None
             if adversarial:
                 self.discriminator = models.discriminator(c, filters=config.disc_filters, dense_units=config.disc_dense_units)
                 self.discriminator(tf.zeros([1, c, c, 1]))
-                self.d_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
+                self.d_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, **clip)
                 self.d_optimizer.build(self.discriminator.trainable_variables)
                 self.vgg = losses.VGGFeatureLoss(config.vgg_weights) if config.vgg_weight > 0 else None
             self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
@@ -137,6 +138,8 @@ class GANTrainer(loop.Trainer):
             grads = tape.gradient(g_loss, G.trainable_variables)
             self.g_optimizer.apply_gradients(zip(grads, G.trainable_variables))
         metrics["g_loss"] = g_loss
+        # The replica's gradient norm before clipping, averaged over replicas by the SUM reduce.
+        metrics["g_grad_norm"] = tf.linalg.global_norm(grads) / self.strategy.num_replicas_in_sync
         metrics.update({name: self._average(value) for name, value in terms.items()})
         return metrics
 
