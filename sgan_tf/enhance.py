@@ -24,6 +24,7 @@ the result equals untiled inference up to float rounding.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Callable
 
@@ -31,7 +32,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from sgan_tf.data import recist
+from sgan_tf.data import limits, recist
 from sgan_tf.data.ct import NETWORK_WINDOW, Window
 from sgan_tf.errors import DataError, UserError
 from sgan_tf.models.dncnn import DnCNN, FoldedDnCNN, fold_dncnn
@@ -195,11 +196,12 @@ class Enhancer:
             raise DataError(f"expected a [H, W] HU image, got shape {hu.shape}")
         if not np.all(np.isfinite(hu)):
             raise DataError(f"image has {int((~np.isfinite(hu)).sum())} NaN/inf pixels")
-        if zoom < 1.0:
-            raise UserError(f"zoom {zoom} < 1: the zoom only enlarges")
+        if not 1.0 <= zoom < math.inf:
+            raise UserError(f"zoom {zoom}: must be a finite number >= 1 (the zoom only enlarges)")
+        size_h, size_w = (max(int(round(n * zoom)), 1) for n in hu.shape)
+        limits.check_pixels(size_w, size_h, f"the {hu.shape[1]}x{hu.shape[0]} image zoomed {zoom:g}x")
         og = window.to_unit(hu)
         first = self.before_zoom(og) if self.before_zoom else og
-        size_h, size_w = (max(int(round(n * zoom)), 1) for n in hu.shape)
         og_hu_z, og_z, first_z = (_resize(a, size_h, size_w) for a in (hu, og, first))
         og_z, first_z = np.clip(og_z, 0, 1), np.clip(first_z, 0, 1)
         second = self.after_zoom(first_z) if self.after_zoom else first_z
