@@ -37,7 +37,7 @@ from sgan_tf.data.ct import NETWORK_WINDOW, Window
 from sgan_tf.errors import DataError, UserError
 from sgan_tf.models.dncnn import DnCNN, FoldedDnCNN, fold_dncnn
 from sgan_tf.models.inference import FoldedGenerator, fold_generator
-from sgan_tf.training.checkpoints import load_generator
+from sgan_tf.training.checkpoints import load_generator, load_newest_generator
 from sgan_tf.training.config import CONFIG_FILE, load_saved
 
 VARIANTS = ("sgan", "gan1", "gan", "og")
@@ -113,14 +113,17 @@ class GeneratorStage:
 
 
 def load_stage(path: str, checkpoint: str | None = None, tile_size: int = TILE_SIZE) -> GeneratorStage:
-    """A generator (or DnCNN) from a training --model_dir (its latest checkpoint unless `checkpoint`)."""
+    """A generator (or DnCNN) from a training --model_dir (its newest checkpoint that can be
+    restored unless `checkpoint`)."""
     if not os.path.isdir(path):
         raise UserError(f"{path}: model folder not found")
     if load_saved(path) is None:
         raise UserError(f"{path}: not a training model_dir (no {CONFIG_FILE})")
-    checkpoint = checkpoint or tf.train.latest_checkpoint(path)
-    generator, step = load_generator(path, checkpoint)
-    info = {"model_dir": os.path.abspath(path), "checkpoint": os.path.basename(checkpoint or ""), "step": step}
+    if checkpoint is None:
+        (generator, step), checkpoint = load_newest_generator(path)
+    else:
+        generator, step = load_generator(path, checkpoint)
+    info = {"model_dir": os.path.abspath(path), "checkpoint": os.path.basename(checkpoint), "step": step}
     module = fold_dncnn(generator) if isinstance(generator, DnCNN) else fold_generator(generator)
     return GeneratorStage(module, info, tile_size)
 

@@ -258,9 +258,9 @@ def export_enhancer(enhancer: Enhancer, path: str, window: Window | None = None,
 
 
 def load_hnn_run(model_dir: str) -> tuple[hnn.HNN, dict]:
-    """An HNN training run's model (latest checkpoint) and what the sidecar records of it."""
-    checkpoint = tf.train.latest_checkpoint(model_dir) if os.path.isdir(model_dir) else None
-    model = hnn_train.load_hnn(model_dir, checkpoint)
+    """An HNN training run's model (newest checkpoint that can be restored) and what the sidecar
+    records of it."""
+    model, checkpoint = hnn_train.load_hnn(model_dir)
     saved = load_saved(model_dir)
     info = {"model_dir": os.path.abspath(model_dir), "checkpoint": os.path.basename(checkpoint),
             **{k: saved.get(k) for k in ("variant", "window", "input_size", "filters")}}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
 import tempfile
 
 import cv2
@@ -64,7 +65,8 @@ def write_file(path: str, data: bytes | str, root: str | None = None) -> str:
     try:
         os.makedirs(folder, exist_ok=True)
         check_no_links(root, target)  # a folder made by someone else in the meantime
-        fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
+        temp = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(8)}.tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)  # mode as umask says
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(raw)

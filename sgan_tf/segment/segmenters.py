@@ -13,13 +13,13 @@ from collections.abc import Iterable, Iterator
 
 import cv2
 import numpy as np
-import tensorflow as tf
 from absl import logging
 
 from sgan_tf import outputs
 from sgan_tf.data.deeplesion import DeepLesionSet, LesionRecord, read_mask_file
 from sgan_tf.errors import DataError, UserError
 from sgan_tf.segment import grabcut, inputs
+from sgan_tf.training import run_folder
 from sgan_tf.training.config import load_saved
 
 HNN_THRESHOLD = 0.5
@@ -45,7 +45,7 @@ class HNNSegmenter:
     def __init__(self, model_dir: str):
         from sgan_tf.segment import hnn_train
 
-        self.model = hnn_train.load_hnn(model_dir)
+        self.model, _ = hnn_train.load_hnn(model_dir)
         self.model_dir = model_dir
 
     def __call__(self, roi: inputs.RoiInput) -> np.ndarray:
@@ -74,7 +74,7 @@ def hnn_models(path: str | None) -> dict[str, str]:
     for name in sorted(os.listdir(path)):
         sub = os.path.join(path, name)
         if os.path.isdir(sub) and (variant := hnn_variant(sub)) is not None:
-            if tf.train.latest_checkpoint(sub) is None:
+            if not run_folder.checkpoints(sub):
                 logging.warning("%s: HNN run without a checkpoint yet (unfinished?); variant %s has no HNN row",
                                 sub, variant)
                 continue
