@@ -115,10 +115,9 @@ class Pool:
     def save(self, path: str) -> None:
         arrays = {f"selected_{i}": a for i, a in enumerate(self.selected)}
         arrays.update({f"input_{i}": a for i, a in enumerate(self.selected_inputs)})
-        tmp = path + ".tmp.npz"
-        np.savez_compressed(tmp, item_ids=self.item_ids, gains=self.gains, scores_after=self.scores_after,
-                            scores_before=self.scores_before, ssim=self.ssim, selected_ids=self.selected_ids, **arrays)
-        os.replace(tmp, path)
+        outputs.write_npz(path, dict(item_ids=self.item_ids, gains=self.gains, scores_after=self.scores_after,
+                                     scores_before=self.scores_before, ssim=self.ssim,
+                                     selected_ids=self.selected_ids, **arrays), compressed=True)
 
     @classmethod
     def load(cls, path: str) -> "Pool":
@@ -279,10 +278,7 @@ class RoundState:
     def save(self) -> None:
         if not self.chief:
             return
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.data, f, indent=2)
-        os.replace(tmp, self.path)
+        outputs.write_json(self.path, self.data)
 
 
 def finetune(config: FinetuneConfig) -> dict:

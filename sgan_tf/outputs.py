@@ -103,5 +103,11 @@ def write_npy(path: str, array: np.ndarray, root: str | None = None) -> str:
     return write_file(path, buffer.getvalue(), root)
 
 
+def write_npz(path: str, arrays: dict[str, np.ndarray], compressed: bool = False, root: str | None = None) -> str:
+    buffer = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
+    return write_file(path, buffer.getvalue(), root)
+
+
 def write_json(path: str, value, root: str | None = None, **dump_args) -> str:
     return write_file(path, json.dumps(value, indent=2, **dump_args) + "\n", root)
