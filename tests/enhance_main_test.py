@@ -243,6 +243,10 @@ def test_symlinks_in_the_output_folder_are_never_written_through(tmp_path, tiny_
     with pytest.raises(UserError, match="summary.json is a symlink"):
         _run(tmp_path / "set", tmp_path / "out", tiny_models)
     os.remove(tmp_path / "out" / "summary.json")
+    (tmp_path / "out" / "summary.json").mkdir()  # cannot be read nor replaced: refused before any work
+    with pytest.raises(UserError, match="summary.json: cannot read the earlier run's summary"):
+        _run(tmp_path / "set", tmp_path / "out", tiny_models)
+    os.rmdir(tmp_path / "out" / "summary.json")
     _run(tmp_path / "set", tmp_path / "out", tiny_models, splits=(1,))
     item = tmp_path / "out" / records[0].item_id
     os.remove(item / "og.npy")
