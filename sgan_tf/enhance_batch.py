@@ -94,13 +94,22 @@ class Summary:
     def as_dict(self) -> dict:
         """summary.json: this run's entries, and the earlier entries of items it did not try."""
         tried = {*self.done, *(i for i, _ in self.skipped), *(i for i, _ in self.failed)}
-        name = lambda entry: entry if isinstance(entry, str) else entry.get("item")  # noqa: E731
         return {
             "done": self.done,
             "skipped": [{"item": i, "reason": r} for i, r in self.skipped],
             "failed": [{"item": i, "error": e} for i, e in self.failed],
-            "earlier": {k: [e for e in self.earlier.get(k, []) if name(e) not in tried] for k in STATUSES},
+            "earlier": {k: [e for e in self.earlier.get(k, []) if _entry_item(e) not in tried] for k in STATUSES},
         }
+
+    def forget_earlier(self, prefix: str) -> None:
+        """Drops the earlier entries whose item starts with `prefix`: this run checked them again
+        (the rows of a DL_info.csv it read, whose bad rows it lists itself)."""
+        self.earlier = {k: [e for e in v if not str(_entry_item(e)).startswith(prefix)] for k, v in self.earlier.items()}
+
+
+def _entry_item(entry: str | dict) -> str | None:
+    """The item of a summary.json entry ("done" lists names, the others objects)."""
+    return entry if isinstance(entry, str) else entry.get("item")
 
 
 def read_summary(path: str) -> dict[str, list]:
@@ -130,6 +139,7 @@ def item_name(relative: str) -> str:
 
 def _deeplesion_items(root: str, options: Options, summary: Summary) -> list[Item]:
     dataset = deeplesion.DeepLesionSet(root)
+    summary.forget_earlier(f"{os.path.join(root, deeplesion.INFO_FILE)} line ")
     for problem in dataset.problems:
         logging.error("%s", problem)
         summary.failed.append((problem.split(":")[0], problem))

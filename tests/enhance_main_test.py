@@ -289,9 +289,15 @@ def test_an_unfinished_item_is_redone_and_its_failure_kept_until_then(tmp_path, 
     assert [e["item"] for e in saved["earlier"]["failed"]] == [records[3].item_id]
     assert saved["earlier"]["done"] == [records[0].item_id]
     os.rmdir(second / "figure.png")
+    _rewrite_rows(tmp_path / "set", lambda rows: rows[2].update(Patient_index="inf"))
     last = _run(tmp_path / "set", out, tiny_models, splits=(1,))
     assert last.done == [records[3].item_id] and [i for i, _ in last.skipped] == [records[0].item_id]
     assert json.loads((out / "summary.json").read_text())["earlier"]["failed"] == []
+    assert [i.rsplit(" ", 1)[1] for i, _ in last.failed] == ["4"]  # the bad row, line 4
+    _rewrite_rows(tmp_path / "set", lambda rows: rows[2].update(Patient_index="3"))
+    _run(tmp_path / "set", out, tiny_models, splits=(2,))  # the row is good again: its failure goes
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["failed"] == [] and saved["earlier"]["failed"] == []
 
 
 def test_a_failed_derived_dicom_leaves_the_item_unfinished(tmp_path, tiny_models):
