@@ -94,20 +94,24 @@ def png_bytes(image: np.ndarray, what: str) -> bytes:
 
 
 def write_png(path: str, image: np.ndarray, root: str | None = None) -> str:
+    """`image` as a PNG file, with `write_file`."""
     return write_file(path, png_bytes(image, path), root)
 
 
 def write_npy(path: str, array: np.ndarray, root: str | None = None) -> str:
+    """`array` as a .npy file, with `write_file`."""
     buffer = io.BytesIO()
     np.save(buffer, array)
     return write_file(path, buffer.getvalue(), root)
 
 
 def write_npz(path: str, arrays: dict[str, np.ndarray], compressed: bool = False, root: str | None = None) -> str:
+    """`arrays` as an .npz file (zip-compressed if `compressed`), with `write_file`."""
     buffer = io.BytesIO()
     (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
     return write_file(path, buffer.getvalue(), root)
 
 
 def write_json(path: str, value, root: str | None = None, **dump_args) -> str:
+    """`value` as indented JSON, with `write_file`; `dump_args` go to json.dumps."""
     return write_file(path, json.dumps(value, indent=2, **dump_args) + "\n", root)
