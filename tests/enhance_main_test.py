@@ -379,6 +379,19 @@ def test_header_only_csv_and_empty_selection_are_user_errors(tmp_path, tiny_mode
     assert not (tmp_path / "out" / "summary.json").exists()
 
 
+def test_a_summary_that_cannot_be_written_after_the_batch_is_a_one_line_error(tmp_path):
+    make_deeplesion(str(tmp_path / "set"))
+    out = tmp_path / "out"
+
+    def factory():  # runs after the earlier summary was read: the disk "fills up" during the batch
+        (out / "summary.json").mkdir()
+        return Enhancer.from_model_dirs("og")
+    with pytest.raises(UserError, match=r"summary.json: could not write: Is a directory \(this run: 4 done, 0 "
+                                        r"skipped, 0 failed; each item is in the log\)"):
+        enhance_batch.run(str(tmp_path / "set"), factory, enhance_batch.Options(output_dir=str(out)))
+    assert len([p for p in out.glob("*/item.json")]) == 4
+
+
 @pytest.mark.parametrize("flag, message", [
     ("--zoom=1e4", "--zoom=10000 is over --max_zoom=4"),
     ("--zoom=nan", "must be >= 1 and finite"),

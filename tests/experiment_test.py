@@ -223,6 +223,8 @@ def test_eval_main_needs_ground_truth_and_lesion_rows(lesion_set, tmp_path):
     assert result["table1"][0]["GrabCut n"] == 3
     assert [f["item"] for f in result["failures"]][-1] == ds.records[5].item_id
     assert "no ground-truth mask" in result["failures"][-1]["error"] and len(result["failures"]) == 3
+    empty = run_module("sgan_tf.segment_main", f"--input={lesion_set}", f"--output_dir={tmp_path / 'p2'}", "--splits=7")
+    assert empty.returncode == 2 and "no lesion rows in --splits=[7]" in empty.stderr, empty.stderr[-2000:]
     # A header-only DL_info.csv is refused by every binary that reads sets.
     path.write_bytes(path.read_bytes().split(b"\r\n")[0] + b"\r\n")
     for module, args in (("sgan_tf.eval_main", [f"--pred_dir={pred}"]),
