@@ -24,6 +24,7 @@ the result equals untiled inference up to float rounding.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Callable
 
@@ -31,12 +32,12 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from sgan_tf.data import recist
+from sgan_tf.data import limits, recist
 from sgan_tf.data.ct import NETWORK_WINDOW, Window
 from sgan_tf.errors import DataError, UserError
 from sgan_tf.models.dncnn import DnCNN, FoldedDnCNN, fold_dncnn
 from sgan_tf.models.inference import FoldedGenerator, fold_generator
-from sgan_tf.training.checkpoints import load_generator
+from sgan_tf.training.checkpoints import load_generator, load_newest_generator
 from sgan_tf.training.config import CONFIG_FILE, load_saved
 
 VARIANTS = ("sgan", "gan1", "gan", "og")
@@ -113,15 +114,18 @@ class GeneratorStage:
 
 def load_stage(path: str, checkpoint: str | None = None, tile_size: int = TILE_SIZE,
                compute_dtype: str = "float32") -> GeneratorStage:
-    """A generator (or DnCNN) from a training --model_dir (its latest checkpoint unless
-    `checkpoint`), computing in `compute_dtype` (float32 or bfloat16, see models.inference)."""
+    """A generator (or DnCNN) from a training --model_dir (its newest checkpoint that can be
+    restored unless `checkpoint`), computing in `compute_dtype` (float32 or bfloat16, see
+    models.inference)."""
     if not os.path.isdir(path):
         raise UserError(f"{path}: model folder not found")
     if load_saved(path) is None:
         raise UserError(f"{path}: not a training model_dir (no {CONFIG_FILE})")
-    checkpoint = checkpoint or tf.train.latest_checkpoint(path)
-    generator, step = load_generator(path, checkpoint)
-    info = {"model_dir": os.path.abspath(path), "checkpoint": os.path.basename(checkpoint or ""), "step": step,
+    if checkpoint is None:
+        (generator, step), checkpoint = load_newest_generator(path)
+    else:
+        generator, step = load_generator(path, checkpoint)
+    info = {"model_dir": os.path.abspath(path), "checkpoint": os.path.basename(checkpoint), "step": step,
             "compute_dtype": compute_dtype}
     fold = fold_dncnn if isinstance(generator, DnCNN) else fold_generator
     module = fold(generator, compute_dtype=compute_dtype)
@@ -199,11 +203,12 @@ class Enhancer:
             raise DataError(f"expected a [H, W] HU image, got shape {hu.shape}")
         if not np.all(np.isfinite(hu)):
             raise DataError(f"image has {int((~np.isfinite(hu)).sum())} NaN/inf pixels")
-        if zoom < 1.0:
-            raise UserError(f"zoom {zoom} < 1: the zoom only enlarges")
+        if not 1.0 <= zoom < math.inf:
+            raise UserError(f"zoom {zoom}: must be a finite number >= 1 (the zoom only enlarges)")
+        size_h, size_w = (max(int(round(n * zoom)), 1) for n in hu.shape)
+        limits.check_pixels(size_w, size_h, f"the {hu.shape[1]}x{hu.shape[0]} image zoomed {zoom:g}x")
         og = window.to_unit(hu)
         first = self.before_zoom(og) if self.before_zoom else og
-        size_h, size_w = (max(int(round(n * zoom)), 1) for n in hu.shape)
         og_hu_z, og_z, first_z = (_resize(a, size_h, size_w) for a in (hu, og, first))
         og_z, first_z = np.clip(og_z, 0, 1), np.clip(first_z, 0, 1)
         second = self.after_zoom(first_z) if self.after_zoom else first_z

@@ -5,17 +5,26 @@ per-lesion zoom), a DICOM file or folder (one item per slice, whole slice tiled,
 16-bit HU PNG or a folder of them (as DICOM). One bad item is reported by name and the batch
 goes on; `Summary` counts what was done, skipped (outputs exist) and failed.
 
-Per item, in `<output_dir>/<item_id>/`:
+Item names (folders): a DeepLesion row's File_name stem and its index within the slice; a DICOM
+or PNG file's path relative to the input folder (the file name for a single file) with '%', '/'
+and a leading '.' written as %25, %2F and %2E (`item_name`), so no two files share a folder
+(s1/a.dcm -> s1%2Fa.dcm, while s1__a.dcm stays) and the name gives the path back (unquote).
+
+Per item, in `<output_dir>/<item>/`, every file written with `sgan_tf.outputs.write_file`
+(inside the output folder, never through a symlink, temporary name renamed into place):
 
     og.png denoised.png enhanced.png     16-bit, HU + 32768 (DeepLesion's convention)
     og.npy denoised.npy enhanced.npy     float32 HU
     composite.png                        16-bit RGB, network scale x 65535: R=OG, G=denoised, B=enhanced
     composite.npy                        float32 [H, W, 3] network scale, channels (OG, denoised, enhanced)
     figure.png                           OG | denoised | enhanced side by side, 8-bit, in the network window
-    item.json                            source, ROI box, zoom, window, variant, models and checkpoints
     enhanced.dcm                         with write_dicom, whole DICOM slices only (see sgan_tf/data/dicom.py)
+    item.json                            source, ROI box, zoom, window, variant, models and checkpoints, files;
+                                         written last: an item is done only when its item.json exists
 
-`<output_dir>/summary.json` lists every item with its status and message.
+`<output_dir>/summary.json` lists every item of this run with its status and message, and under
+"earlier" the entries of earlier runs for items this run did not try (so a failure is kept
+until its item is redone).
 """
 
 from __future__ import annotations
@@ -31,14 +40,17 @@ import numpy as np
 from absl import logging
 from pydicom.uid import generate_uid
 
-from sgan_tf.data import ct, deeplesion, dicom, recist
+from sgan_tf import outputs
+from sgan_tf.data import ct, deeplesion, dicom, limits, recist
 from sgan_tf.data.ct import CTSlice
 from sgan_tf.enhance import Enhancer, EnhanceResult
 from sgan_tf.errors import DataError, UserError
-from sgan_tf.outputs import check_writable
 
 CHANNELS = ("og", "denoised", "enhanced")
 FIGURE_MIN_PANEL = 256
+MARKER = "item.json"
+SUMMARY = "summary.json"
+STATUSES = ("done", "skipped", "failed")
 
 
 @dataclasses.dataclass
@@ -72,29 +84,71 @@ class Item:
 
 @dataclasses.dataclass
 class Summary:
+    """This run's items by status, and the earlier runs' summary.json entries by status."""
+
     done: list[str] = dataclasses.field(default_factory=list)
     skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    earlier: dict[str, list] = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict:
+        """summary.json: this run's entries, and the earlier entries of items it did not try."""
+        tried = {*self.done, *(i for i, _ in self.skipped), *(i for i, _ in self.failed)}
         return {
             "done": self.done,
             "skipped": [{"item": i, "reason": r} for i, r in self.skipped],
             "failed": [{"item": i, "error": e} for i, e in self.failed],
+            "earlier": {k: [e for e in self.earlier.get(k, []) if _entry_item(e) not in tried] for k in STATUSES},
         }
 
+    def forget_earlier(self, prefix: str) -> None:
+        """Drops the earlier entries whose item starts with `prefix`: this run checked them again
+        (the rows of a DL_info.csv it read, whose bad rows it lists itself)."""
+        self.earlier = {k: [e for e in v if not str(_entry_item(e)).startswith(prefix)] for k, v in self.earlier.items()}
 
-def _safe_id(relative: str) -> str:
-    stem = os.path.splitext(relative)[0]
-    return stem.replace(os.sep, "__").replace("/", "__") or "item"
+
+def _entry_item(entry: str | dict) -> str | None:
+    """The item of a summary.json entry ("done" lists names, the others objects)."""
+    return entry if isinstance(entry, str) else entry.get("item")
+
+
+def read_summary(path: str) -> dict[str, list]:
+    """The entries by status of an earlier run's summary.json (its own and its "earlier" ones);
+    {} without one. UserError if it cannot be read or is a symlink, before any work is done."""
+    if not os.path.lexists(path):
+        return {}
+    try:
+        outputs.check_no_links(os.path.dirname(path), path)
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+        entries = {k: list(saved.get(k, [])) + list(saved.get("earlier", {}).get(k, [])) for k in STATUSES}
+    except (OSError, ValueError, AttributeError, TypeError) as e:
+        raise UserError(f"{path}: cannot read the earlier run's summary ({e}); move it away to start a new one") from e
+    except DataError as e:
+        raise UserError(str(e)) from e
+    return entries
+
+
+def item_name(relative: str) -> str:
+    """The item folder of a file at `relative` (module docstring): reversible, so unique."""
+    name = relative.replace("%", "%25").replace(os.sep, "%2F").replace("/", "%2F")
+    if name.startswith("."):
+        name = "%2E" + name[1:]
+    return "summary%2Ejson" if name == SUMMARY else name
 
 
 def _deeplesion_items(root: str, options: Options, summary: Summary) -> list[Item]:
     dataset = deeplesion.DeepLesionSet(root)
+    summary.forget_earlier(f"{os.path.join(root, deeplesion.INFO_FILE)} line ")
     for problem in dataset.problems:
         logging.error("%s", problem)
         summary.failed.append((problem.split(":")[0], problem))
     records = dataset.select(options.splits, options.lesion_types)
+    if not records and dataset.records:
+        raise UserError(f"--input {root}: none of its {len(dataset.records)} lesion rows is in --splits="
+                        f"{list(options.splits or [])} / --lesion_types={list(options.lesion_types or [])}")
+    if not records and not dataset.problems:
+        raise UserError(f"--input {root}: {deeplesion.INFO_FILE} has no lesion rows")
 
     def loader(rec: deeplesion.LesionRecord):
         def load():
@@ -118,13 +172,13 @@ def _png_item(path: str, base: str) -> Item:
         hu = ct.read_hu_png(path)
         ct.check_finite(hu, path)
         return CTSlice(hu=hu, source=path), None, 1.0, {}
-    return Item(_safe_id(os.path.relpath(path, base)), path, "png", load)
+    return Item(item_name(os.path.relpath(path, base)), path, "png", load)
 
 
 def _dicom_item(path: str, base: str, options: Options) -> Item:
     def load():
         return dicom.read_dicom(path, allow_any_modality=options.allow_any_modality), None, 1.0, {}
-    return Item(_safe_id(os.path.relpath(path, base)), path, "dicom", load)
+    return Item(item_name(os.path.relpath(path, base)), path, "dicom", load)
 
 
 def find_items(path: str, options: Options, summary: Summary) -> list[Item]:
@@ -166,44 +220,47 @@ def _figure(result: EnhanceResult) -> np.ndarray:
     return np.hstack(out)
 
 
-def write_outputs(folder: str, result: EnhanceResult, sidecar: dict, figure: bool) -> list[str]:
-    """Writes one item's files (module docstring); returns their names."""
-    os.makedirs(folder, exist_ok=True)
+def write_outputs(folder: str, result: EnhanceResult, figure: bool, root: str) -> list[str]:
+    """Writes one item's image files (module docstring) into `folder` inside `root`, after
+    removing an earlier item.json (so a failure on the way leaves the item not done); returns
+    their names. The caller writes item.json last."""
+    marker = os.path.join(folder, MARKER)
+    outputs.check_no_links(root, marker)
+    if os.path.lexists(marker):
+        os.remove(marker)
     written = []
     for name in CHANNELS:
         hu = getattr(result, f"{name}_hu")
-        ct.write_hu_png(os.path.join(folder, f"{name}.png"), hu)
-        np.save(os.path.join(folder, f"{name}.npy"), hu.astype(np.float32))
+        ct.write_hu_png(os.path.join(folder, f"{name}.png"), hu, root)
+        outputs.write_npy(os.path.join(folder, f"{name}.npy"), hu.astype(np.float32), root)
         written += [f"{name}.png", f"{name}.npy"]
     composite = result.composite
     rgb16 = np.rint(np.clip(composite, 0, 1) * 65535).astype(np.uint16)
-    cv2.imwrite(os.path.join(folder, "composite.png"), rgb16[..., ::-1])  # OpenCV writes BGR
-    np.save(os.path.join(folder, "composite.npy"), composite.astype(np.float32))
+    outputs.write_png(os.path.join(folder, "composite.png"), rgb16[..., ::-1], root)  # OpenCV writes BGR
+    outputs.write_npy(os.path.join(folder, "composite.npy"), composite.astype(np.float32), root)
     written += ["composite.png", "composite.npy"]
     if figure:
-        cv2.imwrite(os.path.join(folder, "figure.png"), _figure(result))
+        outputs.write_png(os.path.join(folder, "figure.png"), _figure(result), root)
         written.append("figure.png")
-    with open(os.path.join(folder, "item.json"), "w", encoding="utf-8") as f:
-        json.dump({**sidecar, "files": written + ["item.json"]}, f, indent=2)
     return written
 
 
 def _item_done(folder: str) -> bool:
-    return os.path.isdir(folder) and bool(os.listdir(folder))
+    return os.path.isfile(os.path.join(folder, MARKER))
 
 
 def enhance_items(items: list[Item], enhancer: Enhancer, options: Options, summary: Summary) -> Summary:
     """Enhances every item; failures are logged by name and counted, the batch goes on."""
     derived_series: dict[str, str] = {}
     for number, item in enumerate(items, start=1):
-        folder = os.path.join(options.output_dir, item.item_id)
         prefix = f"[{number}/{len(items)}] {item.item_id}"
-        if _item_done(folder) and not options.overwrite:
-            summary.skipped.append((item.item_id, "outputs exist (use --overwrite)"))
-            logging.info("%s: skipped, outputs exist (use --overwrite)", prefix)
-            continue
         start = time.perf_counter()
         try:
+            folder = outputs.inside(options.output_dir, item.item_id, f"item {item.item_id}")
+            if _item_done(folder) and not options.overwrite:
+                summary.skipped.append((item.item_id, "outputs exist (use --overwrite)"))
+                logging.info("%s: skipped, outputs exist (use --overwrite)", prefix)
+                continue
             image, box, zoom, extra = item.load()
             box = box or options.roi
             window = ct.parse_window(options.window, own=image.window)
@@ -211,6 +268,8 @@ def enhance_items(items: list[Item], enhancer: Enhancer, options: Options, summa
                 logging.warning("%s: ROI %s reaches over the slice border; padded with %g HU",
                                 prefix, box.as_list(), recist.PAD_HU)
             zoom = zoom if item.kind == "deeplesion" else options.zoom
+            if box is not None:
+                limits.check_pixels(box.side, box.side, f"{item.source}: ROI {box.as_list()}")
             roi = recist.crop(image.hu, box) if box is not None else image.hu
             result = enhancer(roi, zoom, window)
             sidecar = {
@@ -222,11 +281,14 @@ def enhance_items(items: list[Item], enhancer: Enhancer, options: Options, summa
                 "spacing_mm": [s / zoom for s in image.spacing] if image.spacing else None,
                 "image_meta": image.meta, **extra,
             }
-            write_outputs(folder, result, sidecar, options.figure)
-            if options.write_dicom and item.kind == "dicom":
-                _write_derived(item, folder, result, box, zoom, image, options, derived_series)
-        except (DataError, OSError) as e:
-            message = str(e)
+            files = write_outputs(folder, result, options.figure, options.output_dir)
+            if options.write_dicom and item.kind == "dicom" and _write_derived(
+                    item, folder, result, box, zoom, image, options, derived_series):
+                files.append("enhanced.dcm")
+            outputs.write_json(os.path.join(folder, MARKER), {**sidecar, "files": files + [MARKER]},
+                               options.output_dir)
+        except (DataError, OSError, cv2.error, MemoryError) as e:
+            message = str(e) if isinstance(e, DataError) else f"{item.source}: {type(e).__name__}: {e}"
             summary.failed.append((item.item_id, message))
             logging.error("%s: failed: %s", prefix, message)
             continue
@@ -240,30 +302,39 @@ _SERIES_LABELS = {"sgan": "SGAN enhanced", "gan1": "GAN1 denoised", "gan": "sing
 
 
 def _write_derived(item: Item, folder: str, result: EnhanceResult, box: recist.RoiBox | None, zoom: float,
-                   image: CTSlice, options: Options, derived_series: dict[str, str]) -> None:
-    """enhanced.dcm in one new series per source series (whole slices at zoom 1 only)."""
+                   image: CTSlice, options: Options, derived_series: dict[str, str]) -> bool:
+    """enhanced.dcm in one new series per source series (whole slices at zoom 1 only); whether written."""
     if box is not None or zoom != 1.0:
         logging.warning("%s: no derived DICOM for an ROI or a zoomed image (whole slices at zoom 1 only)",
                         item.item_id)
-        return
+        return False
     source_series = image.meta.get("SeriesInstanceUID", item.source)
     series_uid = derived_series.setdefault(source_series, generate_uid())
     dicom.write_derived(
         item.source, result.enhanced_hu, os.path.join(folder, "enhanced.dcm"), series_uid=series_uid,
         series_description=f"sgan-tf {_SERIES_LABELS[result.variant]}", deidentify=options.deidentify,
     )
+    return True
 
 
 def run(input_path: str, enhancer_factory: Callable[[], Enhancer], options: Options) -> Summary:
-    """The whole batch: check the output folder, find items, load models, enhance, summarise."""
-    check_writable(options.output_dir)
-    summary = Summary()
+    """The whole batch: check the output folder, find items, load models, enhance, and write
+    summary.json (also when the batch stops early), merged with the earlier run's."""
+    outputs.check_writable(options.output_dir)
+    summary_path = os.path.join(options.output_dir, SUMMARY)
+    summary = Summary(earlier=read_summary(summary_path))
     items = find_items(input_path, options, summary)
     logging.info("%d item(s) from %s", len(items), input_path)
     enhancer = enhancer_factory()
-    enhance_items(items, enhancer, options, summary)
-    with open(os.path.join(options.output_dir, "summary.json"), "w", encoding="utf-8") as f:
-        json.dump({"input": input_path, **summary.as_dict()}, f, indent=2)
-    logging.info("Summary: %d done, %d skipped, %d failed (%s)", len(summary.done), len(summary.skipped),
-                 len(summary.failed), os.path.join(options.output_dir, "summary.json"))
+    try:
+        enhance_items(items, enhancer, options, summary)
+    finally:
+        counts = f"{len(summary.done)} done, {len(summary.skipped)} skipped, {len(summary.failed)} failed"
+        try:
+            outputs.write_json(summary_path, {"input": input_path, **summary.as_dict()})
+        except DataError as e:
+            raise UserError(f"{e} (this run: {counts}; each item is in the log)") from e
+    kept = sum(len(v) for v in summary.as_dict()["earlier"].values())
+    logging.info("Summary: %s (%s)%s", counts, summary_path,
+                 f"; {kept} entries of earlier runs kept" if kept else "")
     return summary

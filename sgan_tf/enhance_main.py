@@ -17,22 +17,24 @@ Examples:
   # The paper's baselines through the same path: --variant=gan1 (G1 only) or
   # --variant=gan --single_model=runs/single.
 
-Outputs per item and the summary are described in sgan_tf/enhance_batch.py. Existing outputs
-are kept (the item is skipped) unless --overwrite. Exit status: 0 every item done or
-skipped, 1 bad flags (absl), 2 nothing could run (bad input path, models or output folder;
-one line on stderr), 4 the batch finished but some items failed (listed in summary.json).
+Outputs per item and the summary are described in sgan_tf/enhance_batch.py. A finished item
+(its item.json exists) is skipped unless --overwrite; an unfinished one is redone. Exit
+status: 0 every item done or skipped, 1 bad flags (absl), 2 nothing could run (bad input path,
+models, flag values or output folder; one line on stderr), 4 the batch finished but some
+items failed (listed in summary.json).
 """
 
 from __future__ import annotations
 
+import math
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from absl import app, flags
 
-from sgan_tf import enhance_batch
-from sgan_tf.data import recist
+from sgan_tf import enhance_batch, limit_flags
+from sgan_tf.data import limits, recist
 from sgan_tf.data.ct import OWN_WINDOW, WINDOWS, parse_window
 from sgan_tf.errors import EXIT_SOME_FAILED, UserError, reported
 
@@ -46,10 +48,11 @@ flags.DEFINE_string("window", "soft_tissue",
                     f"HU window mapped to the network scale: one of {sorted(WINDOWS)}, '{OWN_WINDOW}' "
                     "(the image's own DICOM / DL_info.csv window), or 'lo,hi'.")
 flags.DEFINE_list("roi", None, "DICOM/PNG input: enhance only the square x0,y0,side (slice pixels).")
-flags.DEFINE_float("zoom", 1.0, "DICOM/PNG input: enlargement before G2 (>= 1).")
+flags.DEFINE_float("zoom", 1.0, "DICOM/PNG input: enlargement before G2 (>= 1, at most --max_zoom).")
 flags.DEFINE_float("target_lesion_px", recist.TARGET_LESION_PX,
                    "DeepLesion input: zoom so the long diameter reaches this many pixels...")
-flags.DEFINE_float("max_zoom", recist.MAX_ZOOM, "...but never more than this factor.")
+flags.DEFINE_float("max_zoom", recist.MAX_ZOOM, "...but never more than this factor; a larger --zoom is refused. "
+                   "The zoomed image must also stay within --max_pixels.")
 flags.DEFINE_list("splits", None, "DeepLesion input: only these Train_Val_Test values (1 train, 2 val, 3 test).")
 flags.DEFINE_list("lesion_types", None, "DeepLesion input: only these Coarse_lesion_type values (1-8, -1).")
 flags.DEFINE_integer("tile_size", 256, "Images larger than this run in overlapping tiles of this size.")
@@ -76,11 +79,21 @@ def _ints(name: str, values: list[str] | None, length: int | None = None) -> tup
 
 
 def options_from_flags() -> enhance_batch.Options:
+    """The library's options; UserError for a bad value, before any model loads."""
     roi = _ints("roi", FLAGS.roi, 3)
     if roi is not None and roi[2] <= 0:
         raise UserError("--roi side must be positive")
-    if FLAGS.zoom < 1 or FLAGS.max_zoom < 1:
-        raise UserError("--zoom and --max_zoom must be >= 1")
+    if not 1 <= FLAGS.max_zoom < math.inf or not 1 <= FLAGS.zoom < math.inf:
+        raise UserError(f"--zoom and --max_zoom must be >= 1 and finite, got {FLAGS.zoom:g} and {FLAGS.max_zoom:g}")
+    if FLAGS.zoom > FLAGS.max_zoom:
+        raise UserError(f"--zoom={FLAGS.zoom:g} is over --max_zoom={FLAGS.max_zoom:g} (raise --max_zoom to allow it)")
+    if not 0 < FLAGS.target_lesion_px < math.inf:
+        raise UserError(f"--target_lesion_px={FLAGS.target_lesion_px} must be a positive number")
+    if roi is not None:
+        side = roi[2]
+        limits.check_pixels(side, side, f"--roi side {side}")
+        zoomed = max(int(round(side * FLAGS.zoom)), 1)
+        limits.check_pixels(zoomed, zoomed, f"--roi side {side} at --zoom={FLAGS.zoom:g}")
     parse_window(FLAGS.window)  # a bad spec fails here, before any model loads
     return enhance_batch.Options(
         output_dir=FLAGS.output_dir,
@@ -103,6 +116,8 @@ def options_from_flags() -> enhance_batch.Options:
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    limit_flags.apply()
+    options = options_from_flags()
     from sgan_tf.enhance import Enhancer
 
     summary = enhance_batch.run(
@@ -110,7 +125,7 @@ def main(argv: list[str]) -> int:
         lambda: Enhancer.from_model_dirs(
             FLAGS.variant, FLAGS.denoise_model, FLAGS.enhance_model, FLAGS.single_model, tile_size=FLAGS.tile_size,
         ),
-        options_from_flags(),
+        options,
     )
     return EXIT_SOME_FAILED if summary.failed else 0
 

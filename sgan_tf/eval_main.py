@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from absl import app, flags, logging
 
-from sgan_tf import model_flags
+from sgan_tf import limit_flags, model_flags
 from sgan_tf.errors import EXIT_SOME_FAILED, UserError, reported
 
 flags.DEFINE_string("input", None, "A DeepLesion-layout root with masks/.")
@@ -51,15 +51,19 @@ def main(argv: list[str]) -> int:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     from sgan_tf import evaluate, experiment
 
+    limit_flags.apply()
     if FLAGS.pred_dir:
         if not FLAGS.input:
             raise UserError("--pred_dir needs --input (the set whose masks/ hold the ground truth)")
         result = experiment.score_predictions(FLAGS.input, FLAGS.pred_dir)
-        print(f"{result['lesions']} lesions scored, {len(result['missing'])} without a prediction")
+        for message in result["failed"]:
+            logging.error("failed: %s", message)
+        print(f"{result['lesions']} lesions scored, {len(result['missing'])} without a prediction, "
+              f"{len(result['failed'])} failed")
         for metric in evaluate.METRICS:
             mean, std = result[metric]
-            print(f"{metric}: {mean:.4f} ± {std:.4f}")
-        return EXIT_SOME_FAILED if result["missing"] else 0
+            print(f"{metric}: {mean:.4f} ± {std:.4f}" if result["lesions"] else f"{metric}: - (no lesion scored)")
+        return EXIT_SOME_FAILED if result["missing"] or result["failed"] else 0
     if not FLAGS.output_dir:
         raise UserError("give --output_dir (tables and figures) or --pred_dir (score predictions)")
     model_dirs = model_flags.model_dirs()

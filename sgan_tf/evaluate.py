@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
+import io
 import os
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 from scipy import stats
 
+from sgan_tf import outputs
 from sgan_tf.data.deeplesion import LESION_TYPES
 
 METRICS = ("recall", "precision", "dice")
@@ -198,27 +199,26 @@ def _flat(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _csv_text(rows: list[dict], fieldnames: list[str]) -> str:
+    text = io.StringIO(newline="")
+    if fieldnames:
+        writer = csv.DictWriter(text, fieldnames=fieldnames)
+        writer.writeheader()
+        writer.writerows(rows)
+    return text.getvalue()
+
+
 def write_table(folder: str, name: str, rows: list[dict], title: str) -> dict[str, str]:
-    """<name>.md, <name>.csv and <name>.json in `folder`; returns their paths."""
-    os.makedirs(folder, exist_ok=True)
+    """<name>.md, <name>.csv and <name>.json in `folder` (outputs.write_file); returns their paths."""
     paths = {ext: os.path.join(folder, f"{name}.{ext}") for ext in ("md", "csv", "json")}
-    with open(paths["md"], "w", encoding="utf-8") as f:
-        f.write(to_markdown(rows, title))
     flat = _flat(rows)
-    with open(paths["csv"], "w", newline="", encoding="utf-8") as f:
-        if flat:
-            writer = csv.DictWriter(f, fieldnames=list(flat[0]))
-            writer.writeheader()
-            writer.writerows(flat)
-    with open(paths["json"], "w", encoding="utf-8") as f:
-        json.dump({"title": title, "rows": flat}, f, indent=2)
+    outputs.write_file(paths["md"], to_markdown(rows, title))
+    outputs.write_file(paths["csv"], _csv_text(flat, list(flat[0]) if flat else []))
+    outputs.write_json(paths["json"], {"title": title, "rows": flat})
     return paths
 
 
 def write_scores(path: str, results: Iterable[LesionScore]) -> None:
     """Every per-lesion score as CSV, for re-analysis."""
-    results = list(results)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=[field.name for field in dataclasses.fields(LesionScore)])
-        writer.writeheader()
-        writer.writerows(dataclasses.asdict(r) for r in results)
+    fields = [field.name for field in dataclasses.fields(LesionScore)]
+    outputs.write_file(path, _csv_text([dataclasses.asdict(r) for r in results], fields))

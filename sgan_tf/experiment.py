@@ -13,7 +13,6 @@ truth in green, prediction in red, OG vs the last variant).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 
@@ -21,8 +20,8 @@ import cv2
 import numpy as np
 from absl import logging
 
-from sgan_tf import evaluate
-from sgan_tf.data.deeplesion import DeepLesionSet, LesionRecord
+from sgan_tf import evaluate, outputs
+from sgan_tf.data.deeplesion import INFO_FILE, MASKS_DIR, DeepLesionSet, LesionRecord
 from sgan_tf.errors import DataError, UserError
 from sgan_tf.segment import inputs, segmenters
 
@@ -91,6 +90,9 @@ def run_experiment(config: ExperimentConfig) -> dict:
     records = dataset.select(splits=config.splits)
     if not records:
         raise UserError(f"{config.input}: no lesions in split(s) {list(config.splits)}")
+    failures = [{"item": p.split(": ", 1)[0], "error": p} for p in dataset.problems]
+    records, no_truth = _with_truth(dataset, records)
+    failures += no_truth
     hnn_dirs = segmenters.hnn_models(config.hnn_model)
     variants = available_variants(config.model_dirs)
     unknown = sorted(set(hnn_dirs) - set(variants))
@@ -98,7 +100,7 @@ def run_experiment(config: ExperimentConfig) -> dict:
         logging.warning("HNN models for variants without their enhancement models are not used: %s", unknown)
     os.makedirs(config.output_dir, exist_ok=True)
     fig_records = {r.item_id for r in _figure_records(records)}
-    results, failures, timing = [], [], {}
+    results, timing = [], {}
     fig_cells: dict[str, dict[str, np.ndarray]] = {}
     overlays: dict[str, dict[tuple[str, str], tuple]] = {}
     row_names = dict(inputs.ROW_NAMES)
@@ -123,7 +125,7 @@ def run_experiment(config: ExperimentConfig) -> dict:
                 t0 = time.perf_counter()
                 try:
                     roi_mask = method(item)
-                except DataError as e:
+                except (DataError, cv2.error) as e:
                     failures.append({"item": item.record.item_id, "variant": row, "method": method.name,
                                      "error": str(e)})
                     continue
@@ -149,15 +151,26 @@ def run_experiment(config: ExperimentConfig) -> dict:
                                        "Table 2: Dice per lesion type and mDice (mean ± std)"),
     }
     evaluate.write_scores(os.path.join(config.output_dir, "scores.csv"), results)
-    with open(os.path.join(config.output_dir, "failures.json"), "w", encoding="utf-8") as f:
-        json.dump(failures, f, indent=2)
-    with open(os.path.join(config.output_dir, "config.json"), "w", encoding="utf-8") as f:
-        json.dump({**dataclasses.asdict(config), "variants": rows, "hnn_models": hnn_dirs, "lesions": len(records),
-                   "timing": timing}, f, indent=2, default=str)
+    outputs.write_json(os.path.join(config.output_dir, "failures.json"), failures)
+    outputs.write_json(os.path.join(config.output_dir, "config.json"),
+                       {**dataclasses.asdict(config), "variants": rows, "hnn_models": hnn_dirs,
+                        "lesions": len(records), "timing": timing}, default=str)
     paths["fig1"] = _write_fig1(config.output_dir, fig_cells, rows, row_names)
     paths["fig3"] = _write_fig3(config.output_dir, overlays, rows)
     return {"paths": paths, "table1": table1, "table2": table2, "failures": failures, "timing": timing,
             "lesions": len(records)}
+
+
+def _with_truth(dataset: DeepLesionSet, records: list[LesionRecord]) -> tuple[list[LesionRecord], list[dict]]:
+    """The records with a ground-truth mask file, and a failure entry for each without; UserError
+    when none has one (nothing could be scored)."""
+    has_truth = {r.item_id: os.path.isfile(dataset.mask_path(r)) for r in records}
+    if not any(has_truth.values()):
+        raise UserError(f"{dataset.root}: none of the {len(records)} selected lesions has a ground-truth mask "
+                        f"in {os.path.join(dataset.root, MASKS_DIR)}/ (<series>/<slice>.png)")
+    missing = [{"item": r.item_id, "error": f"{r.describe()}: no ground-truth mask {dataset.mask_path(r)}"}
+               for r in records if not has_truth[r.item_id]]
+    return [r for r in records if has_truth[r.item_id]], missing
 
 
 def _write_fig1(folder: str, cells: dict, rows: list[str], row_names: dict) -> str | None:
@@ -165,9 +178,7 @@ def _write_fig1(folder: str, cells: dict, rows: list[str], row_names: dict) -> s
         return None
     blank = np.zeros((FIGURE_CELL, FIGURE_CELL), np.uint8)
     lines = [np.hstack([_label(c.get(r, blank), row_names.get(r, r)) for r in rows]) for c in cells.values()]
-    path = os.path.join(folder, "fig1_variants.png")
-    cv2.imwrite(path, np.vstack(lines))
-    return path
+    return outputs.write_png(os.path.join(folder, "fig1_variants.png"), np.vstack(lines))
 
 
 def _write_fig3(folder: str, overlays: dict, rows: list[str]) -> str | None:
@@ -187,32 +198,38 @@ def _write_fig3(folder: str, overlays: dict, rows: list[str]) -> str | None:
         return None
     width = max(line.shape[1] for line in lines)
     lines = [cv2.copyMakeBorder(line, 0, 0, 0, width - line.shape[1], cv2.BORDER_CONSTANT, value=0) for line in lines]
-    path = os.path.join(folder, "fig3_overlays.png")
-    cv2.imwrite(path, np.vstack(lines))
-    return path
+    return outputs.write_png(os.path.join(folder, "fig3_overlays.png"), np.vstack(lines))
 
 
 def score_predictions(root: str, pred_dir: str) -> dict:
     """Dice / precision / recall (mean ± std) of a folder of predicted masks (`segment_main`
-    output) against the set's ground truth; missing predictions are counted as failures."""
+    output) against the set's ground truth. Lesions without a prediction are counted as
+    missing; a prediction or mask that cannot be read, or lesions without ground truth, as
+    failed (each named); UserError when no lesion has ground truth."""
     dataset = DeepLesionSet(root)
     if not dataset.has_masks:
         raise UserError(f"{root} has no masks/ folder")
     if not os.path.isdir(pred_dir):
         raise UserError(f"--pred_dir {pred_dir}: no such folder")
+    if not dataset.records and not dataset.problems:
+        raise UserError(f"{root}: {INFO_FILE} has no lesion rows")
     values = {m: [] for m in evaluate.METRICS}
     missing = []
-    for rec in dataset.records:
-        truth = dataset.load_mask(rec)
-        if truth is None:
+    records, no_truth = _with_truth(dataset, dataset.records) if dataset.records else ([], [])
+    failed = dataset.problems + [f["error"] for f in no_truth]
+    for rec in records:
+        try:
+            truth = dataset.load_mask(rec)
+            pred = segmenters.read_prediction(pred_dir, dataset, rec)
+        except DataError as e:
+            failed.append(f"{rec.item_id}: {e}")
             continue
-        pred = segmenters.read_prediction(pred_dir, dataset, rec)
         if pred is None:
             missing.append(rec.item_id)
             continue
         for k, v in evaluate.scores(pred, truth).items():
             values[k].append(v)
-    return {"lesions": len(values["dice"]), "missing": missing,
+    return {"lesions": len(values["dice"]), "missing": missing, "failed": failed,
             **{m: evaluate.mean_std(v) for m, v in values.items()}}
 
 

@@ -28,7 +28,9 @@ The window (HU -> network scale, sgan_tf/data/ct.py) is fixed at export, default
 `NETWORK_WINDOW`. The zoom is `cubic_resize`, OpenCV's INTER_CUBIC in TF ops. The export runs
 untiled: memory grows with the zoomed size (G2 on a 1024 x 1024 image needs about 1.4 GB,
 benchmarks/enhance_rate.py), so it is meant for lesion ROIs, and a request whose zoomed side
-would exceed `max_side` (fixed at export, default 1024) fails with a clear message.
+would exceed `max_side` (fixed at export, default 1024), or whose zoomed batch would hold more
+than `max_batch_pixels` pixels (N x h x w, default 4 x 1024 x 1024), fails with a clear
+message before any network runs.
 
 **HNN**, signature `serving_default`: in `composite` float32 [N, H, W, 3] on the network scale,
 any H, W -> out `probability` float32 [N, H, W, 1] (the fused output's sigmoid, resized back to
@@ -37,9 +39,11 @@ default 0.5). The same computation as `hnn_train.predict`. Signature `og_hu`: in
 [N, H, W, 1] in HU, windowed and copied into 3 channels (the `og` variant's composite) -> the
 same outputs.
 
-Inputs are checked in the graph: a wrong channel count or rank, an empty batch or image, NaN/inf
-HU, zoom < 1 or too large each fail the request with a message naming the input. (Without the
-shape check a rank-3 input aborts the serving process inside the oneDNN convolution.)
+Inputs are checked in the graph, and every network waits for the checks: a wrong channel count
+or rank, an empty batch or image, NaN/inf HU or composites, zoom < 1 or too large, a batch over
+`max_batch_pixels` (the HNN: N x H x W and N x its input size squared) each fail the request
+with a message naming the input. (Without the shape check a rank-3 input aborts the serving
+process inside the oneDNN convolution.)
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ import time
 import keras
 import tensorflow as tf
 
+from sgan_tf import outputs
 from sgan_tf.data.ct import EDGE_BAND, NETWORK_WINDOW, Window
 from sgan_tf.enhance import Enhancer, GeneratorStage
 from sgan_tf.errors import UserError
@@ -64,6 +69,7 @@ HNN = "hnn"
 MODELS_CONFIG = "models.config"
 SIDECAR = os.path.join("assets.extra", "export.json")
 MAX_SIDE = 1024
+MAX_BATCH_PIXELS = 4 * MAX_SIDE * MAX_SIDE
 CUBIC_A = -0.75  # OpenCV's INTER_CUBIC coefficient (Keys' kernel)
 
 
@@ -143,13 +149,30 @@ def zoomed_size(hw: tf.Tensor, zoom: tf.Tensor, max_side: int) -> tf.Tensor:
         return tf.cast(target, tf.int32)
 
 
-def enhance_graph(enhancer: Enhancer, hu: tf.Tensor, zoom: tf.Tensor, window: Window,
-                  max_side: int = MAX_SIDE) -> dict[str, tf.Tensor]:
+def check_batch(x: tf.Tensor, hw: tf.Tensor, max_batch_pixels: int, name: str) -> tf.Operation:
+    """Asserts that a batch of x's size with images of hw = [h, w] holds at most
+    `max_batch_pixels` pixels in all."""
+    total = tf.cast(tf.shape(x)[0], tf.int64) * tf.cast(hw[0], tf.int64) * tf.cast(hw[1], tf.int64)
+    return tf.debugging.assert_less_equal(
+        total, tf.constant(max_batch_pixels, tf.int64),
+        message=f"{name}: the batch would hold more than {max_batch_pixels} pixels (N x h x w; max_batch_pixels of "
+                "this export); send fewer or smaller images")
+
+
+def _after(checks: list, x: tf.Tensor) -> tf.Tensor:
+    """x, once `checks` have run: what uses it (the networks) waits for them."""
+    with tf.control_dependencies(checks):
+        return tf.identity(x)
+
+
+def enhance_graph(enhancer: Enhancer, hu: tf.Tensor, zoom: tf.Tensor, window: Window, max_side: int = MAX_SIDE,
+                  max_batch_pixels: int = MAX_BATCH_PIXELS) -> dict[str, tf.Tensor]:
     """The enhancer signature's outputs (module docstring) for `hu` [N, H, W, 1] and `zoom` []:
-    Enhancer.__call__ on each image, untiled."""
+    Enhancer.__call__ on each image, untiled, after every check of the request."""
     hu = tf.debugging.assert_all_finite(_checked(hu, "hu", 1), "hu: NaN/inf pixels")
     zoom = tf.ensure_shape(zoom, [], name="check_zoom")
     size = zoomed_size(tf.shape(hu)[1:3], zoom, max_side)
+    hu = _after([size, check_batch(hu, size, max_batch_pixels, "hu")], hu)
     og = _to_unit(hu, window)
     first = _apply(enhancer.before_zoom, og) if enhancer.before_zoom else og
     zoomed = cubic_resize(tf.concat([hu, og, first], axis=-1), size[0], size[1])
@@ -166,10 +189,14 @@ def enhance_graph(enhancer: Enhancer, hu: tf.Tensor, zoom: tf.Tensor, window: Wi
     }
 
 
-def hnn_graph(model: hnn.HNN, composite: tf.Tensor, threshold: float = hnn_train.THRESHOLD) -> dict[str, tf.Tensor]:
-    """The HNN signatures' outputs for composites [N, H, W, 3]: hnn_train.predict's ops, and the mask."""
-    composite = _checked(composite, "composite", 3)
+def hnn_graph(model: hnn.HNN, composite: tf.Tensor, threshold: float = hnn_train.THRESHOLD,
+              max_batch_pixels: int = MAX_BATCH_PIXELS) -> dict[str, tf.Tensor]:
+    """The HNN signatures' outputs for composites [N, H, W, 3]: hnn_train.predict's ops, and the
+    mask, after every check of the request."""
+    composite = tf.debugging.assert_all_finite(_checked(composite, "composite", 3), "composite: NaN/inf pixels")
     size = tf.shape(composite)[1:3]
+    composite = _after([check_batch(composite, size, max_batch_pixels, "composite"),
+                        check_batch(composite, [model.input_size] * 2, max_batch_pixels, "composite")], composite)
     x = hnn_data.resize_batch(composite, model.input_size, model.input_size)
     probability = hnn_data.resize_batch(model.probability(x), size[0], size[1])
     return {"probability": probability, "mask": tf.cast(probability >= threshold, tf.uint8)}
@@ -216,9 +243,7 @@ def _write(archive: keras.export.ExportArchive, path: str, sidecar: dict, overwr
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.writing.", dir=parent)
     try:
         archive.write_out(staging, verbose=False)
-        os.makedirs(os.path.join(staging, os.path.dirname(SIDECAR)), exist_ok=True)
-        with open(os.path.join(staging, SIDECAR), "w", encoding="utf-8") as f:
-            json.dump(sidecar, f, indent=2)
+        outputs.write_json(os.path.join(staging, SIDECAR), sidecar, staging)
         if os.path.exists(path):
             replaced = f"{staging}.replaced"
             os.rename(path, replaced)
@@ -237,33 +262,34 @@ def _provenance() -> dict:
 
 
 def export_enhancer(enhancer: Enhancer, path: str, window: Window | None = None, max_side: int = MAX_SIDE,
-                    overwrite: bool = False) -> dict:
+                    overwrite: bool = False, max_batch_pixels: int = MAX_BATCH_PIXELS) -> dict:
     """Writes the enhancer SavedModel to the version folder `path` (module docstring) through
     `window` (default: the Enhancer's); returns the sidecar written with it."""
     stages = [s for s in (enhancer.before_zoom, enhancer.after_zoom) if s is not None]
     if not all(isinstance(s, GeneratorStage) for s in stages):
         raise UserError(f"variant {enhancer.variant}: only TF models export (BM3D and NL-means do not)")
-    if max_side < 1:
-        raise UserError(f"--max_side={max_side} must be positive")
+    if max_side < 1 or max_batch_pixels < 1:
+        raise UserError(f"--max_side={max_side} and --max_batch_pixels={max_batch_pixels} must be positive")
     check_target(path, overwrite)
     window = window or enhancer.window
     specs = [tf.TensorSpec([None, None, None, 1], tf.float32, name="hu"), tf.TensorSpec([], tf.float32, name="zoom")]
     archive = keras.export.ExportArchive()
     for stage in stages:
         archive.track(stage.module)
-    fn = archive.add_endpoint("serving_default", lambda hu, zoom: enhance_graph(enhancer, hu, zoom, window, max_side),
-                              input_signature=specs)
+    fn = archive.add_endpoint(
+        "serving_default", lambda hu, zoom: enhance_graph(enhancer, hu, zoom, window, max_side, max_batch_pixels),
+        input_signature=specs)
     sidecar = {"model": ENHANCER, "variant": enhancer.variant, "sources": enhancer.info,
-               "window_hu": window.as_list(), "max_side": max_side,
+               "window_hu": window.as_list(), "max_side": max_side, "max_batch_pixels": max_batch_pixels,
                "signatures": {"serving_default": _signature_json(fn, specs)}, **_provenance()}
     _write(archive, path, sidecar, overwrite)
     return sidecar
 
 
 def load_hnn_run(model_dir: str) -> tuple[hnn.HNN, dict]:
-    """An HNN training run's model (latest checkpoint) and what the sidecar records of it."""
-    checkpoint = tf.train.latest_checkpoint(model_dir) if os.path.isdir(model_dir) else None
-    model = hnn_train.load_hnn(model_dir, checkpoint)
+    """An HNN training run's model (newest checkpoint that can be restored) and what the sidecar
+    records of it."""
+    model, checkpoint = hnn_train.load_hnn(model_dir)
     saved = load_saved(model_dir)
     info = {"model_dir": os.path.abspath(model_dir), "checkpoint": os.path.basename(checkpoint),
             **{k: saved.get(k) for k in ("variant", "window", "input_size", "filters")}}
@@ -271,23 +297,28 @@ def load_hnn_run(model_dir: str) -> tuple[hnn.HNN, dict]:
 
 
 def export_hnn(model: hnn.HNN, path: str, info: dict | None = None, window: Window = NETWORK_WINDOW,
-               threshold: float = hnn_train.THRESHOLD, overwrite: bool = False) -> dict:
+               threshold: float = hnn_train.THRESHOLD, overwrite: bool = False,
+               max_batch_pixels: int = MAX_BATCH_PIXELS) -> dict:
     """Writes the HNN SavedModel to the version folder `path`: signatures `serving_default`
     (composites) and `og_hu` (HU through `window`), the mask at `threshold`; returns the sidecar."""
     if not 0.0 < threshold < 1.0:
         raise UserError(f"--threshold={threshold} must lie strictly between 0 and 1")
+    if max_batch_pixels < 1:
+        raise UserError(f"--max_batch_pixels={max_batch_pixels} must be positive")
     check_target(path, overwrite)
     composite_spec = [tf.TensorSpec([None, None, None, 3], tf.float32, name="composite")]
     hu_spec = [tf.TensorSpec([None, None, None, 1], tf.float32, name="hu")]
     # Not archive.track(model): the endpoints pick up the Keras variables they use, and tracking
     # the model as well saves every weight twice (2x the size on disk).
     archive = keras.export.ExportArchive()
-    default = archive.add_endpoint("serving_default", lambda composite: hnn_graph(model, composite, threshold),
-                                   input_signature=composite_spec)
-    og = archive.add_endpoint("og_hu", lambda hu: hnn_graph(model, og_composite(hu, window), threshold),
-                              input_signature=hu_spec)
+    default = archive.add_endpoint(
+        "serving_default", lambda composite: hnn_graph(model, composite, threshold, max_batch_pixels),
+        input_signature=composite_spec)
+    og = archive.add_endpoint(
+        "og_hu", lambda hu: hnn_graph(model, og_composite(hu, window), threshold, max_batch_pixels),
+        input_signature=hu_spec)
     sidecar = {"model": HNN, "sources": {"hnn_model": info or {}}, "window_hu": window.as_list(),
-               "threshold": threshold, "input_size": model.input_size,
+               "threshold": threshold, "input_size": model.input_size, "max_batch_pixels": max_batch_pixels,
                "signatures": {"serving_default": _signature_json(default, composite_spec),
                               "og_hu": _signature_json(og, hu_spec)}, **_provenance()}
     _write(archive, path, sidecar, overwrite)
@@ -331,10 +362,7 @@ def write_models_config(export_dir: str, base_path: str | None = None) -> str:
         f"    base_path: {json.dumps(os.path.join(root, name), ensure_ascii=False)}\n"
         f"    model_platform: \"tensorflow\"\n  }}\n"
         for name in models)
-    path = os.path.join(export_dir, MODELS_CONFIG)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("model_config_list {\n" + entries + "}\n")
-    return path
+    return outputs.write_file(os.path.join(export_dir, MODELS_CONFIG), "model_config_list {\n" + entries + "}\n")
 
 
 def docker_command(export_dir: str, base_path: str | None = None) -> str:

@@ -44,6 +44,10 @@ flags.DEFINE_string("window", "soft_tissue",
 flags.DEFINE_float("threshold", 0.5, "HNN mask threshold on the probability (0 < t < 1), fixed in the export.")
 flags.DEFINE_integer("max_side", 1024, "Enhancer: refuse requests whose zoomed side exceeds this (memory).",
                      lower_bound=1)
+flags.DEFINE_integer("max_batch_pixels", 4 * 1024 * 1024,
+                     "Refuse requests whose batch holds more pixels than this in all (enhancer: N x zoomed h x w; "
+                     "HNN: N x H x W and N x its input size squared), before any network runs (memory).",
+                     lower_bound=1)
 flags.DEFINE_string("base_path", None,
                     "Path of --export_dir as the server sees it (e.g. /models in the tensorflow/serving "
                     "container) for models.config; default: its absolute path here.")
@@ -100,10 +104,12 @@ def main(argv: list[str]) -> int:
             logging.warning("%s was trained with --window=%s; the export's og_hu signature uses %s",
                             run, info["window"], window.as_list())
     if export.ENHANCER in targets:
-        export.export_enhancer(enhancer, targets[export.ENHANCER], window, FLAGS.max_side, FLAGS.overwrite)
+        export.export_enhancer(enhancer, targets[export.ENHANCER], window, FLAGS.max_side, FLAGS.overwrite,
+                               FLAGS.max_batch_pixels)
         print(f"wrote {targets[export.ENHANCER]} (enhancer, variant {FLAGS.variant}, window {window.as_list()} HU)")
     if export.HNN in targets:
-        export.export_hnn(model, targets[export.HNN], info, window, FLAGS.threshold, FLAGS.overwrite)
+        export.export_hnn(model, targets[export.HNN], info, window, FLAGS.threshold, FLAGS.overwrite,
+                          FLAGS.max_batch_pixels)
         print(f"wrote {targets[export.HNN]} (HNN of {run}, variant {info.get('variant')}, threshold {FLAGS.threshold})")
     config = export.write_models_config(FLAGS.export_dir, FLAGS.base_path)
     print(f"wrote {config} (model base paths under {root})")

@@ -38,14 +38,14 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from sgan_tf import finetune_score
+from sgan_tf import finetune_score, outputs
 from sgan_tf.data import synthesis
 from sgan_tf.data.ct import parse_window
 from sgan_tf.data.deeplesion import DeepLesionSet
 from sgan_tf.enhance import Enhancer
 from sgan_tf.errors import DataError, UserError
 from sgan_tf.segment import inputs
-from sgan_tf.training import GANTrainer, TrainConfig, load_sources
+from sgan_tf.training import GANTrainer, TrainConfig, load_sources, run_folder
 from sgan_tf.training.config import CONFIG_FILE, load_saved
 from sgan_tf.training.strategy import is_chief, make_strategy
 
@@ -115,10 +115,9 @@ class Pool:
     def save(self, path: str) -> None:
         arrays = {f"selected_{i}": a for i, a in enumerate(self.selected)}
         arrays.update({f"input_{i}": a for i, a in enumerate(self.selected_inputs)})
-        tmp = path + ".tmp.npz"
-        np.savez_compressed(tmp, item_ids=self.item_ids, gains=self.gains, scores_after=self.scores_after,
-                            scores_before=self.scores_before, ssim=self.ssim, selected_ids=self.selected_ids, **arrays)
-        os.replace(tmp, path)
+        outputs.write_npz(path, dict(item_ids=self.item_ids, gains=self.gains, scores_after=self.scores_after,
+                                     scores_before=self.scores_before, ssim=self.ssim,
+                                     selected_ids=self.selected_ids, **arrays), compressed=True)
 
     @classmethod
     def load(cls, path: str) -> "Pool":
@@ -140,18 +139,17 @@ def init_stage_dir(stage: str, source: str, dest: str) -> int:
     """Copies the source `stage` run's latest checkpoint into `dest` unless it has a checkpoint
     already; returns the source checkpoint's step."""
     saved = load_saved(source) if os.path.isdir(source) else None
-    latest = tf.train.latest_checkpoint(source) if saved else None
-    if latest is None:
+    found = run_folder.checkpoints(source) if saved else []
+    if not found:
         raise UserError(f"--{stage}_model={source}: not a trained run (needs {CONFIG_FILE} and a checkpoint)")
     if saved.get("stage") != stage:
         raise UserError(f"--{stage}_model={source} holds a {saved.get('stage')!r} run, not a {stage!r} run")
-    if tf.train.latest_checkpoint(dest) is None:
+    latest = found[0]
+    if not run_folder.checkpoints(dest):
         os.makedirs(dest, exist_ok=True)
-        for path in [*glob.glob(latest + ".*"), os.path.join(source, CONFIG_FILE)]:
+        for path in [*glob.glob(glob.escape(latest) + ".*"), os.path.join(source, CONFIG_FILE)]:
             shutil.copy2(path, dest)
-        name = os.path.basename(latest)
-        with open(os.path.join(dest, "checkpoint"), "w") as f:
-            f.write(f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n')
+        run_folder.write_state(dest, latest)
         logging.info("Fine-tuning starts from %s (copied to %s)", latest, dest)
     return _checkpoint_step(latest)
 
@@ -280,10 +278,7 @@ class RoundState:
     def save(self) -> None:
         if not self.chief:
             return
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.data, f, indent=2)
-        os.replace(tmp, self.path)
+        outputs.write_json(self.path, self.data)
 
 
 def finetune(config: FinetuneConfig) -> dict:
@@ -294,10 +289,15 @@ def finetune(config: FinetuneConfig) -> dict:
     strategy = make_strategy(config.stage_overrides.get("strategy", "default"),
                              config.stage_overrides.get("num_cpu_devices", 0))
     chief = is_chief(strategy)
+    with run_folder.locked(config.model_dir, chief):
+        return _finetune(config, strategy, chief)
+
+
+def _finetune(config: FinetuneConfig, strategy: tf.distribute.Strategy, chief: bool) -> dict:
+    """The rounds of `finetune`, model_dir locked."""
     os.makedirs(os.path.join(config.model_dir, "rounds"), exist_ok=True)
     if chief:
-        with open(os.path.join(config.model_dir, CONFIG_FILE), "w") as f:
-            f.write(config.to_json())
+        outputs.write_file(os.path.join(config.model_dir, CONFIG_FILE), config.to_json())
     state = RoundState(config, chief)
     sources = {"denoise": config.denoise_model, "enhance": config.enhance_model}
     for stage in STAGES:
@@ -358,8 +358,7 @@ def finetune(config: FinetuneConfig) -> dict:
             logging.info("Round %d, %s: %d CT ROIs (%.0f%% of crops) + %d natural images, to step %d", r + 1, stage,
                          len(ct_images), 100 * config.ct_fraction, len(natural), target)
             if chief:
-                with open(os.path.join(cfg.model_dir, CONFIG_FILE), "w") as f:
-                    f.write(cfg.to_json())
+                outputs.write_file(os.path.join(cfg.model_dir, CONFIG_FILE), cfg.to_json())
             trainer = GANTrainer(cfg, strategy, mixed_dataset_fn(cfg, natural, ct_images, config.ct_fraction),
                                  val_pairs)
             result = trainer.fit()

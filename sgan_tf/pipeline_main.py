@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from absl import app, flags, logging
 
-from sgan_tf import train_flags
+from sgan_tf import limit_flags, train_flags
 from sgan_tf.errors import EXIT_SOME_FAILED, reported
 
 flags.DEFINE_string("output_dir", None, "Everything the pipeline makes goes here.")
@@ -55,6 +55,7 @@ def main(argv: list[str]) -> int:
     from sgan_tf.data import deeplesion, phantom
     from sgan_tf.segment import hnn_train, inputs
 
+    limit_flags.apply()
     out = FLAGS.output_dir
     root = FLAGS.input or os.path.join(out, "phantom")
     if not FLAGS.input and not deeplesion.DeepLesionSet.is_root(root):
@@ -65,7 +66,7 @@ def main(argv: list[str]) -> int:
     base = train_flags.config_from_flags(stage="denoise", model_dir=models["denoise"])
     for stage in GAN_AND_DNCNN:
         logging.info("Training %s into %s", stage, models[stage])
-        training.train(dataclasses.replace(base, stage=stage, model_dir=models[stage]))
+        training.train(dataclasses.replace(base, stage=stage, model_dir=models[stage]), restart=FLAGS.restart)
     model_dirs = inputs.ModelDirs(models["denoise"], models["enhance"], models["single"], models["dncnn"])
     hnn_base = train_flags.hnn_config_from_flags(model_dir=os.path.join(out, "models", "hnn"))
     for variant in FLAGS.hnn_variants:
@@ -73,7 +74,8 @@ def main(argv: list[str]) -> int:
         logging.info("Training the HNN on %s composites into %s", variant, model_dir)
         hnn_train.train(dataclasses.replace(
             hnn_base, model_dir=model_dir, data_dir=root, variant=variant, denoise_model=model_dirs.denoise,
-            enhance_model=model_dirs.enhance, single_model=model_dirs.single, dncnn_model=model_dirs.dncnn))
+            enhance_model=model_dirs.enhance, single_model=model_dirs.single, dncnn_model=model_dirs.dncnn),
+            restart=FLAGS.restart)
     result = experiment.run_experiment(experiment.ExperimentConfig(
         input=root, output_dir=os.path.join(out, "eval"), model_dirs=model_dirs,
         hnn_model=os.path.join(out, "models", "hnn") if FLAGS.hnn_variants else None,

@@ -13,8 +13,9 @@ Examples:
   # Score them: eval_main --input=/data/phantom --pred_dir=/tmp/pred
 
 Masks are written as <output_dir>/<File_name> (DL_info.csv's name): 0/255, or label k+1 for
-the k-th lesion row of a slice with several. Exit status: 0 all done, 2 nothing could run
-(one line on stderr), 4 some lesions failed (named in the log).
+the k-th lesion row of a slice with several. A slice whose mask file exists is skipped before
+any work unless --overwrite; the others are segmented and written. Exit status: 0 all done or
+skipped, 2 nothing could run (one line on stderr), 4 some lesions failed (named in the log).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from absl import app, flags, logging
 
-from sgan_tf import model_flags
+from sgan_tf import limit_flags, model_flags
 from sgan_tf.errors import EXIT_SOME_FAILED, UserError, reported
 
 flags.DEFINE_enum("method", "grabcut", ["grabcut", "hnn"], "Segmentation method.")
@@ -36,7 +37,7 @@ flags.DEFINE_string("hnn_model", None, "--model_dir of an HNN run trained on --v
 flags.DEFINE_list("splits", None, "Only these Train_Val_Test values (default: all lesions).")
 flags.DEFINE_integer("grabcut_iterations", 5, "GrabCut iterations.")
 flags.DEFINE_string("window", "soft_tissue", "HU window of the network scale (see enhance_main --helpfull).")
-flags.DEFINE_boolean("overwrite", False, "Replace existing mask files.")
+flags.DEFINE_boolean("overwrite", False, "Replace existing mask files (default: skip their slices).")
 flags.mark_flags_as_required(["input", "output_dir"])
 
 FLAGS = flags.FLAGS
@@ -50,10 +51,22 @@ def main(argv: list[str]) -> int:
     from sgan_tf.outputs import check_writable
     from sgan_tf.segment import inputs, segmenters
 
+    limit_flags.apply()
     check_writable(FLAGS.output_dir)
     dataset = DeepLesionSet(FLAGS.input)
     splits = tuple(int(s) for s in FLAGS.splits) if FLAGS.splits else None
     records = dataset.select(splits=splits)
+    if not records and (dataset.records or not dataset.problems):
+        raise UserError(f"--input {FLAGS.input}: no lesion rows" + (f" in --splits={list(splits)}" if splits else ""))
+    failed = list(dataset.problems)
+    for problem in failed:
+        logging.error("%s", problem)
+    skipped = set() if FLAGS.overwrite else {
+        r.item_id for r in records if os.path.lexists(segmenters.prediction_path(FLAGS.output_dir, r))}
+    for rec in records:
+        if rec.item_id in skipped:
+            logging.info("%s: skipped, %s exists (use --overwrite)", rec.item_id, rec.file_name)
+    records = [r for r in records if r.item_id not in skipped]
     model_dirs = model_flags.model_dirs()
     enhancer = inputs.variant_enhancer(FLAGS.variant, model_dirs)
     if FLAGS.method == "hnn":
@@ -63,7 +76,7 @@ def main(argv: list[str]) -> int:
         segmenter = segmenters.HNNSegmenter(hnn)
     else:
         segmenter = segmenters.GrabCutSegmenter(FLAGS.grabcut_iterations)
-    masks, failed = {}, list(dataset.problems)
+    masks = {}
     for number, (item, result) in enumerate(
             segmenters.segment_records(dataset, records, enhancer, segmenter, FLAGS.window), start=1):
         if isinstance(result, str):
@@ -72,9 +85,12 @@ def main(argv: list[str]) -> int:
             continue
         masks[item.record.item_id] = result
         logging.info("[%d/%d] %s: done", number, len(records), item.record.item_id)
-    written = segmenters.write_masks(FLAGS.output_dir, dataset, masks, FLAGS.overwrite)
-    logging.info("%d lesions segmented into %d mask files in %s; %d failed", len(masks), len(written),
-                 FLAGS.output_dir, len(failed))
+    written, unwritten = segmenters.write_masks(FLAGS.output_dir, dataset, masks, FLAGS.overwrite)
+    for message in unwritten:
+        logging.error("failed: %s", message)
+    failed += unwritten
+    logging.info("%d lesions segmented into %d mask files in %s; %d skipped (masks exist); %d failed", len(masks),
+                 len(written), FLAGS.output_dir, len(skipped), len(failed))
     return EXIT_SOME_FAILED if failed else 0
 
 

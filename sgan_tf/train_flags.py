@@ -7,7 +7,7 @@ import dataclasses
 
 from absl import flags
 
-from sgan_tf import finetune, model_flags, training
+from sgan_tf import finetune, limit_flags, model_flags, training  # noqa: F401 (limit_flags: --max_pixels)
 from sgan_tf.errors import UserError
 from sgan_tf.models.precision import PRECISIONS
 from sgan_tf.segment import hnn_train, inputs
@@ -19,6 +19,8 @@ _D = training.TrainConfig  # defaults come from the dataclass, so flags and libr
 flags.DEFINE_enum("stage", None, [*GAN_STAGES, hnn_train.STAGE, finetune.STAGE],
                   "Which GAN to train, hnn (lesion segmenter), or finetune (CT fine-tuning rounds of G1 and G2).")
 flags.DEFINE_string("model_dir", None, "Checkpoints (ckpt-<step>), config.json and TensorBoard logs go here.")
+flags.DEFINE_boolean("restart", False, "Train from step 0 in a --model_dir that holds checkpoints; the earlier "
+                     "run's checkpoints, logs and config.json are moved to --model_dir/before_restart_<time>_*/.")
 flags.DEFINE_string("data_dir", None, "GAN/DnCNN stages: folders of training images, comma-separated, searched "
                     "recursively ('skimage' and the default: scikit-image's bundled photographs); --stage=hnn and "
                     "finetune: a DeepLesion-layout root.")

@@ -22,7 +22,9 @@ Examples:
 
   # Flags given after --flagfile override it. Exit status: 0 done, 1 bad flags (absl) or a
   # crash, 2 bad input or configuration (one line on stderr), 3 a loss became NaN/inf.
-  # Rerunning with the same --model_dir resumes from its latest checkpoint (ckpt-<step>).
+  # Rerunning with the same --model_dir resumes from its newest checkpoint that can be restored
+  # (ckpt-<step>; --restart trains from step 0 and sets the earlier run aside). One run at a
+  # time: a second one on the same --model_dir is refused with the first one's pid and host.
   # TensorBoard: tensorboard --logdir /runs/enhance/logs
 """
 
@@ -34,8 +36,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from absl import app, flags, logging
 
-from sgan_tf import finetune, train_flags, training
-from sgan_tf.errors import reported
+from sgan_tf import finetune, limit_flags, train_flags, training
+from sgan_tf.errors import UserError, reported
 from sgan_tf.segment import hnn_train
 
 flags.mark_flags_as_required(["stage", "model_dir"])
@@ -47,14 +49,17 @@ FLAGS = flags.FLAGS
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    limit_flags.apply()
     if FLAGS.stage == hnn_train.STAGE:
-        result = hnn_train.train(train_flags.hnn_config_from_flags())
+        result = hnn_train.train(train_flags.hnn_config_from_flags(), restart=FLAGS.restart)
         val = result["validation"]
         logging.info("Done at step %d; validation Dice %.4f against GrabCut labels, %.4f against true masks; "
                      "model_dir %s", result["global_step"], val.get("dice_grabcut", float("nan")),
                      val.get("dice_truth", float("nan")), FLAGS.model_dir)
         return 0
     if FLAGS.stage == finetune.STAGE:
+        if FLAGS.restart:
+            raise UserError("--restart does not apply to --stage=finetune: use a new --model_dir")
         state = finetune.finetune(train_flags.finetune_config_from_flags())
         for ev in state["evaluations"]:
             logging.info("After %d round(s): mean score %.3f (input %.3f), %d of %d ROIs improved%s", ev["round"],
@@ -63,7 +68,7 @@ def main(argv: list[str]) -> int:
         logging.info("Stopped: %s; fine-tuned G1 and G2 in %s/denoise and %s/enhance", state["stopped"],
                      FLAGS.model_dir, FLAGS.model_dir)
         return 0
-    result = training.train(train_flags.config_from_flags())
+    result = training.train(train_flags.config_from_flags(), restart=FLAGS.restart)
     val = result["validation"]
     logging.info("Done at step %d; validation PSNR %.3f dB (input %.3f dB); model_dir %s",
                  result["global_step"], val.get("psnr", float("nan")), val.get("input_psnr", float("nan")),

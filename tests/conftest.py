@@ -59,6 +59,15 @@ def image_folder(tmp_path):
     return root
 
 
+@pytest.fixture
+def max_pixels():
+    """Sets the pixel cap (sgan_tf/data/limits.py) for one test; the default is back after it."""
+    from sgan_tf.data import limits
+
+    yield limits.set_max_pixels
+    limits.set_max_pixels(limits.DEFAULT_MAX_PIXELS)
+
+
 def run_module(module: str, *args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """Runs `python -m module args` from the repo root and returns the finished process."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}

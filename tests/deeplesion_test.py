@@ -81,6 +81,23 @@ def test_missing_columns_refuse_the_whole_file(tmp_path):
     ("Measurement_coordinates", "10, 10, 30, 10, 20, 5, 20, 5", "short axis has zero length"),
     ("Spacing_mm_px_", "", "needs 3 numbers"),
     ("Coarse_lesion_type", "12", "not one of"),
+    # Paths that would leave the set (and name outputs outside the output folder).
+    ("File_name", "/tmp/000001_01_01_010.png", "is not <series>_<slice>.png"),
+    ("File_name", "../../000001_01_01_010.png", "is not <series>_<slice>.png"),
+    ("File_name", "..\\000001_01_01_010.png", "is not <series>_<slice>.png"),
+    ("File_name", ".._010.png", "is not <series>_<slice>.png"),
+    # Numbers out of range (inf and 1e999 used to raise OverflowError and stop the whole set).
+    ("Patient_index", "inf", "Patient_index has non-finite numbers"),
+    ("Key_slice_index", "1e999", "Key_slice_index has non-finite numbers"),
+    ("Study_index", "2.5", "whole number"),
+    ("Series_ID", "-3", "whole number"),
+    ("Spacing_mm_px_", "-1, 0, 0", "3 positive numbers"),
+    ("Image_size", "100000, 100000", "over the --max_pixels"),
+    ("Image_size", "0, 96", "whole number"),
+    ("Slice_range", "1, nan", "non-finite"),
+    ("Possibly_noisy", "3", "whole number"),
+    ("Train_Val_Test", "9", "Train_Val_Test 9 is not one of [1, 2, 3]"),
+    ("Patient_age", "-4", "not an age"),
 ])
 def test_bad_rows_are_reported_by_line_and_the_rest_go_on(tmp_path, column, value, message):
     make_deeplesion(str(tmp_path))
@@ -115,12 +132,12 @@ def test_eight_bit_slice_is_refused_by_name(tmp_path):
         ds.load_slice(ds.records[2])
 
 
-def test_slice_smaller_than_its_recist_is_refused(tmp_path):
+def test_slice_of_another_size_than_its_row_is_refused(tmp_path):
     make_deeplesion(str(tmp_path))
     ds = deeplesion.DeepLesionSet(str(tmp_path))
     from sgan_tf.data import ct
     ct.write_hu_png(ds.image_path(ds.records[0]), np.zeros((40, 40)))
-    with pytest.raises(DataError, match="outside the 40x40"):
+    with pytest.raises(DataError, match="line 2 .*the slice is 40x40, Image_size says 96x96"):
         ds.load_slice(ds.records[0])
 
 
@@ -139,3 +156,49 @@ def test_label_masks_select_the_row_of_a_slice_with_two_lesions(tmp_path):
     labels[55:66, 60:81] = 2
     cv2.imwrite(ds.mask_path(a), labels)
     assert ds.load_mask(a).sum() == 100 and ds.load_mask(b).sum() == 11 * 21
+
+
+def test_undecodable_and_malformed_lines_are_reported_by_line(tmp_path):
+    """A byte that is not UTF-8, an oversized field and a short row each cost one row, not the set."""
+    make_deeplesion(str(tmp_path))
+    path = tmp_path / deeplesion.INFO_FILE
+    lines = path.read_bytes().split(b"\r\n")
+    lines[1] = lines[1].replace(b",F,", b",\xff\xfe,")  # Patient_gender
+    lines[2] = lines[2].replace(b",F,", b"," + b"F" * 200_000 + b",")
+    lines[3] = lines[3].split(b",")[0] + b",1,1"
+    path.write_bytes(b"\r\n".join(lines))
+    ds = deeplesion.DeepLesionSet(str(tmp_path))
+    assert [r.line for r in ds.records] == [5]
+    assert len(ds.problems) == 3
+    assert "line 2: Patient_gender is not UTF-8 text (byte 0xff)" in ds.problems[0]
+    assert "line 3: not valid CSV: field larger than field limit" in ds.problems[1]
+    assert "line 4: has 3 fields, 18 expected" in ds.problems[2]
+
+
+def test_two_file_names_of_one_item_are_refused(tmp_path):
+    make_deeplesion(str(tmp_path))
+    path = str(tmp_path / deeplesion.INFO_FILE)
+    rows = _rows(path)
+    rows[1]["File_name"] = rows[0]["File_name"].replace(".png", ".PNG")
+    _write_rows(path, rows)
+    ds = deeplesion.DeepLesionSet(str(tmp_path))
+    assert len(ds.records) == 3 and "line 3:" in ds.problems[0] and "same item as line 2" in ds.problems[0]
+
+
+def test_paths_of_a_record_stay_inside_the_set(tmp_path):
+    import dataclasses
+
+    make_deeplesion(str(tmp_path))
+    ds = deeplesion.DeepLesionSet(str(tmp_path))
+    escaped = dataclasses.replace(ds.records[0], file_name="../../etc_passwd.png")
+    for load in (ds.image_path, ds.mask_path, ds.clean_path):
+        with pytest.raises(DataError, match="points outside"):
+            load(escaped)
+
+
+def test_mask_of_another_size_is_refused(tmp_path):
+    make_deeplesion(str(tmp_path))
+    ds = deeplesion.DeepLesionSet(str(tmp_path))
+    cv2.imwrite(ds.mask_path(ds.records[1]), np.zeros((40, 96), np.uint8))
+    with pytest.raises(DataError, match="the mask is 96x40, Image_size of DL_info.csv line 3"):
+        ds.load_mask(ds.records[1])

@@ -227,6 +227,9 @@ BAD_INPUTS = {
     "inf_after_rescale": (lambda tmp: ct_copy(tmp, RescaleSlope="1e38"), "NaN/inf pixels", False),
     "bad_slope": (bad_slope, "RescaleSlope is not a number", False),
     "corrupt_jpeg": (lambda tmp: bundled("JPEG-lossy.dcm"), "cannot decode the JPEG Extended", True),
+    # A header claiming 20000 x 20000 pixels is refused before the pixel data is decoded.
+    "huge_header": (lambda tmp: ct_copy(tmp, Rows=20000, Columns=20000),
+                    "20000x20000 = 400,000,000 pixels is over the --max_pixels=100,000,000 cap", False),
 }
 
 
@@ -414,3 +417,11 @@ def test_derived_refuses_big_endian_source(tmp_path):
     hu = read_dicom(source, allow_any_modality=True).hu
     with pytest.raises(DataError, match=r"MR_small_bigendian\.dcm: big-endian sources \(Explicit VR Big Endian\)"):
         write_derived(source, hu, str(tmp_path / "be.dcm"), generate_uid(), "x", deidentify=False)
+
+
+def test_pixel_cap_applies_to_every_frame_and_sample(tmp_path, max_pixels):
+    max_pixels(128 * 128)
+    assert read_dicom(CT_SMALL).hu.shape == (128, 128)  # at the cap
+    max_pixels(128 * 128 - 1)
+    with pytest.raises(DataError, match=r"ct.dcm: 128x128 = 16,384 pixels is over the --max_pixels=16,383"):
+        read_dicom(ct_copy(tmp_path))

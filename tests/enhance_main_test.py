@@ -84,13 +84,13 @@ def test_png_slice_whole_tiled_and_roi(tmp_path, tiny_models):
     hu = np.random.default_rng(0).normal(40, 30, (150, 130)).astype(np.float32)
     ct.write_hu_png(str(tmp_path / "slice.png"), hu)
     whole = _run(tmp_path / "slice.png", tmp_path / "whole", tiny_models, tile_size=64)
-    assert whole.done == ["slice"]
-    assert np.load(tmp_path / "whole" / "slice" / "enhanced.npy").shape == (150, 130)
+    assert whole.done == ["slice.png"]
+    assert np.load(tmp_path / "whole" / "slice.png" / "enhanced.npy").shape == (150, 130)
     roi = _run(tmp_path / "slice.png", tmp_path / "roi", tiny_models,
                roi=enhance_batch.recist.RoiBox(120, 140, 20), zoom=2.0)
-    side = json.loads((tmp_path / "roi" / "slice" / "item.json").read_text())
-    assert roi.done == ["slice"] and side["roi_padded"] and side["zoom"] == 2.0
-    og = np.load(tmp_path / "roi" / "slice" / "og.npy")
+    side = json.loads((tmp_path / "roi" / "slice.png" / "item.json").read_text())
+    assert roi.done == ["slice.png"] and side["roi_padded"] and side["zoom"] == 2.0
+    og = np.load(tmp_path / "roi" / "slice.png" / "og.npy")
     assert og.shape == (40, 40) and og[-4:, -4:].max() < -900  # padded with air beyond the slice
 
 
@@ -160,28 +160,29 @@ def test_dicom_folder_bad_files_fail_by_name_good_ones_get_a_derived_series(tmp_
 
     folder = _dicom_folder(tmp_path / "dicom")
     summary = _run(folder, tmp_path / "out", tiny_models, write_dicom=True, deidentify=True)
-    assert sorted(summary.done) == ["good_0", "good_1"]
-    failed = dict(summary.failed)
+    assert sorted(summary.done) == ["good_0.dcm", "good_1.dcm"]
+    failed = {name[:-4]: message for name, message in summary.failed}
     assert set(failed) == {"truncated", "corrupt", "no_pixels", "mr", "odd_syntax", "inf"}
     assert "truncated.dcm" in failed["truncated"] and "no_pixels.dcm: no PixelData" in failed["no_pixels"]
     assert "modality 'MR' is not CT" in failed["mr"] and "--allow_any_modality" in failed["mr"]
     assert "unsupported transfer syntax 1.2.3.4" in failed["odd_syntax"]
     assert "NaN/inf pixels" in failed["inf"] and "corrupt.dcm" in failed["corrupt"]
-    derived = [pydicom.dcmread(tmp_path / "out" / f"good_{i}" / "enhanced.dcm") for i in (0, 1)]
+    derived = [pydicom.dcmread(tmp_path / "out" / f"good_{i}.dcm" / "enhanced.dcm") for i in (0, 1)]
     source = pydicom.dcmread(folder / "good_0.dcm")
     assert derived[0].SeriesInstanceUID == derived[1].SeriesInstanceUID != source.SeriesInstanceUID
     assert derived[0].SOPInstanceUID != source.SOPInstanceUID and "DERIVED" in derived[0].ImageType
     assert str(derived[0].PatientName) == "" and str(source.PatientName) != ""
-    written = dicom.read_dicom(str(tmp_path / "out" / "good_0" / "enhanced.dcm"))
-    np.testing.assert_allclose(written.hu, np.load(tmp_path / "out" / "good_0" / "enhanced.npy"), atol=0.5)
-    side = json.loads((tmp_path / "out" / "good_0" / "item.json").read_text())
+    written = dicom.read_dicom(str(tmp_path / "out" / "good_0.dcm" / "enhanced.dcm"))
+    np.testing.assert_allclose(written.hu, np.load(tmp_path / "out" / "good_0.dcm" / "enhanced.npy"), atol=0.5)
+    side = json.loads((tmp_path / "out" / "good_0.dcm" / "item.json").read_text())
+    assert side["files"][-2:] == ["enhanced.dcm", "item.json"]
     assert side["kind"] == "dicom" and side["image_meta"]["Modality"] == "CT" and side["spacing_mm"]
 
 
 def test_non_ct_is_read_when_allowed(tmp_path, tiny_models):
     folder = _dicom_folder(tmp_path / "dicom")
     summary = _run(folder / "mr.dcm", tmp_path / "out", tiny_models, allow_any_modality=True)
-    assert summary.done == ["mr"]
+    assert summary.done == ["mr.dcm"]
 
 
 def test_bad_flag_values_stop_before_any_work(tmp_path):
@@ -192,3 +193,247 @@ def test_bad_flag_values_stop_before_any_work(tmp_path):
                           "--variant=og", flag)
         assert proc.returncode == 2 and message in proc.stderr, (flag, proc.stderr)
     assert not (tmp_path / "o").exists()
+
+
+# -- the hostile-input probes of issue 14 ---------------------------------------------------------------
+
+
+def _rewrite_rows(root, change):
+    path = root / deeplesion.INFO_FILE
+    rows = list(csv.DictReader(open(path, newline="")))
+    change(rows)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=deeplesion.COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _tree(root):
+    return sorted(os.path.relpath(os.path.join(d, n), root) for d, dirs, files in os.walk(root) for n in dirs + files)
+
+
+def test_csv_paths_leaving_the_set_are_refused_by_row_and_nothing_is_written_outside(tmp_path, tiny_models):
+    root = tmp_path / "a" / "b" / "set"
+    records = make_deeplesion(str(root))
+    outside = tmp_path / "a" / "b" / "x" / "1.png"  # where ../../x_1.png leads from Images_png/<series>/
+    outside.parent.mkdir(parents=True)
+    ct.write_hu_png(str(outside), np.zeros((96, 96)))
+    absolute = tmp_path / "abs_010.png"
+    ct.write_hu_png(str(absolute), np.zeros((96, 96)))
+
+    def change(rows):
+        rows[1]["File_name"] = "../../x_1.png"
+        rows[2]["File_name"] = str(absolute)
+    _rewrite_rows(root, change)
+    before = _tree(tmp_path)
+    summary = _run(root, tmp_path / "out", tiny_models)
+    assert summary.done == [records[0].item_id, records[3].item_id]
+    failed = dict(summary.failed)
+    assert len(failed) == 2 and all("is not <series>_<slice>.png" in m for m in failed.values())
+    assert [k.rsplit(" ", 2)[-2:] for k in failed] == [["line", "3"], ["line", "4"]]
+    assert [p for p in _tree(tmp_path) if p not in before and not p.startswith("out")] == []
+
+
+def test_symlinks_in_the_output_folder_are_never_written_through(tmp_path, tiny_models):
+    records = make_deeplesion(str(tmp_path / "set"))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / "out").mkdir()
+    os.symlink(victim, tmp_path / "out" / "summary.json")
+    with pytest.raises(UserError, match="summary.json is a symlink"):
+        _run(tmp_path / "set", tmp_path / "out", tiny_models)
+    os.remove(tmp_path / "out" / "summary.json")
+    (tmp_path / "out" / "summary.json").mkdir()  # cannot be read nor replaced: refused before any work
+    with pytest.raises(UserError, match="summary.json: cannot read the earlier run's summary"):
+        _run(tmp_path / "set", tmp_path / "out", tiny_models)
+    os.rmdir(tmp_path / "out" / "summary.json")
+    _run(tmp_path / "set", tmp_path / "out", tiny_models, splits=(1,))
+    item = tmp_path / "out" / records[0].item_id
+    os.remove(item / "og.npy")
+    os.symlink(victim, item / "og.npy")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.symlink(elsewhere, tmp_path / "out" / records[1].item_id)  # a planted item folder
+    summary = _run(tmp_path / "set", tmp_path / "out", tiny_models, overwrite=True)
+    failed = dict(summary.failed)
+    assert set(failed) == {records[0].item_id, records[1].item_id}
+    assert "og.npy is a symlink; refusing to write through it" in failed[records[0].item_id]
+    assert f"{records[1].item_id} is a symlink" in failed[records[1].item_id]
+    assert victim.read_text() == "keep me" and os.listdir(elsewhere) == []
+    assert not (item / "item.json").exists()  # the redone item is not finished
+
+
+def test_an_unfinished_item_is_redone_and_its_failure_kept_until_then(tmp_path, tiny_models):
+    records = make_deeplesion(str(tmp_path / "set"))
+    out = tmp_path / "out"
+    first = _run(tmp_path / "set", out, tiny_models, splits=(1,))
+    assert len(first.done) == 2
+    # A disk-full failure left only og.png / og.npy in the first item's folder.
+    item = out / records[0].item_id
+    for name in os.listdir(item):
+        if name not in ("og.png", "og.npy"):
+            os.remove(item / name)
+    # figure.png of the second cannot be written (a folder is in the way): the item fails.
+    second = out / records[3].item_id
+    for name in ("item.json", "figure.png"):
+        os.remove(second / name)
+    (second / "figure.png").mkdir()
+    again = _run(tmp_path / "set", out, tiny_models, splits=(1,))
+    assert again.done == [records[0].item_id] and again.skipped == []
+    assert dict(again.failed)[records[3].item_id].endswith("figure.png: could not write: Is a directory")
+    assert not (second / "item.json").exists()
+    # A run on other items keeps that failure in summary.json until the item is redone.
+    _run(tmp_path / "set", out, tiny_models, splits=(2,))
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["done"] == [records[1].item_id]
+    assert [e["item"] for e in saved["earlier"]["failed"]] == [records[3].item_id]
+    assert saved["earlier"]["done"] == [records[0].item_id]
+    os.rmdir(second / "figure.png")
+    _rewrite_rows(tmp_path / "set", lambda rows: rows[2].update(Patient_index="inf"))
+    last = _run(tmp_path / "set", out, tiny_models, splits=(1,))
+    assert last.done == [records[3].item_id] and [i for i, _ in last.skipped] == [records[0].item_id]
+    assert json.loads((out / "summary.json").read_text())["earlier"]["failed"] == []
+    assert [i.rsplit(" ", 1)[1] for i, _ in last.failed] == ["4"]  # the bad row, line 4
+    _rewrite_rows(tmp_path / "set", lambda rows: rows[2].update(Patient_index="3"))
+    _run(tmp_path / "set", out, tiny_models, splits=(2,))  # the row is good again: its failure goes
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["failed"] == [] and saved["earlier"]["failed"] == []
+
+
+def test_a_failed_derived_dicom_leaves_the_item_unfinished(tmp_path, tiny_models):
+    folder = _dicom_folder(tmp_path / "dicom")
+    blocked = tmp_path / "out" / "good_0.dcm" / "enhanced.dcm"
+    blocked.mkdir(parents=True)
+    first = _run(folder / "good_0.dcm", tmp_path / "out", tiny_models, write_dicom=True)
+    assert first.done == [] and "enhanced.dcm: could not write" in dict(first.failed)["good_0.dcm"]
+    blocked.rmdir()
+    again = _run(folder / "good_0.dcm", tmp_path / "out", tiny_models, write_dicom=True)
+    assert again.done == ["good_0.dcm"] and again.skipped == []
+    assert (tmp_path / "out" / "good_0.dcm" / "enhanced.dcm").is_file()
+
+
+def test_item_names_are_unique_and_give_the_path_back(tmp_path, tiny_models):
+    from urllib.parse import unquote
+
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    source = get_testdata_file("CT_small.dcm", download=False)
+    for rel in ("s1/a.dcm", "s1__a.dcm", "s1%2Fa.dcm", ".hidden.dcm"):
+        (tmp_path / "dicom" / rel).parent.mkdir(parents=True, exist_ok=True)
+        pydicom.dcmread(source).save_as(tmp_path / "dicom" / rel)
+    summary = _run(tmp_path / "dicom", tmp_path / "out", tiny_models, variant="og")
+    assert sorted(summary.done) == sorted(["s1%2Fa.dcm", "s1__a.dcm", "s1%252Fa.dcm", "%2Ehidden.dcm"])
+    assert sorted(unquote(n) for n in summary.done) == [".hidden.dcm", "s1%2Fa.dcm", "s1/a.dcm", "s1__a.dcm"]
+    for name in summary.done:
+        assert json.loads((tmp_path / "out" / name / "item.json").read_text())["source"].endswith(unquote(name))
+    assert enhance_batch.item_name("summary.json") != "summary.json"
+
+
+def _png_claiming(width, height) -> bytes:
+    """A 68-byte PNG whose IHDR claims width x height 16-bit gray pixels (the data is a stub)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 8)) + chunk(b"IEND", b"")
+
+
+def test_decompression_bombs_and_bad_rows_fail_alone(tmp_path, tiny_models):
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    (folder / "bomb.png").write_bytes(_png_claiming(60000, 60000))
+    assert len((folder / "bomb.png").read_bytes()) < 100
+    ct.write_hu_png(str(folder / "good.png"), np.zeros((40, 40)))
+    summary = _run(folder, tmp_path / "out", tiny_models, variant="og")
+    assert summary.done == ["good.png"]
+    assert "60000x60000 = 3,600,000,000 pixels is over the --max_pixels" in dict(summary.failed)["bomb.png"]
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["done"] == ["good.png"]
+    # DL_info.csv: inf, 1e999 and a byte that is not UTF-8 each cost their own row.
+    records = make_deeplesion(str(tmp_path / "set"))
+
+    def change(rows):
+        rows[0]["Patient_index"] = "inf"
+        rows[1]["Key_slice_index"] = "1e999"
+    _rewrite_rows(tmp_path / "set", change)
+    path = tmp_path / "set" / deeplesion.INFO_FILE
+    lines = path.read_bytes().split(b"\r\n")
+    lines[3] = lines[3].replace(b",F,", b",\xe9,")
+    path.write_bytes(b"\r\n".join(lines))
+    summary = _run(tmp_path / "set", tmp_path / "out2", tiny_models, variant="og")
+    assert summary.done == [records[3].item_id]
+    assert [m.split(": ", 1)[1] for _, m in summary.failed] == [
+        "Patient_index has non-finite numbers: 'inf'", "Key_slice_index has non-finite numbers: '1e999'",
+        "Patient_gender is not UTF-8 text (byte 0xe9)"]
+
+
+def test_header_only_csv_and_empty_selection_are_user_errors(tmp_path, tiny_models):
+    make_deeplesion(str(tmp_path / "set"))
+    with pytest.raises(UserError, match=r"none of its 4 lesion rows is in --splits=\[7\]"):
+        _run(tmp_path / "set", tmp_path / "out", tiny_models, variant="og", splits=(7,))
+    _rewrite_rows(tmp_path / "set", lambda rows: rows.clear())
+    with pytest.raises(UserError, match="DL_info.csv has no lesion rows"):
+        _run(tmp_path / "set", tmp_path / "out", tiny_models, variant="og")
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_a_summary_that_cannot_be_written_after_the_batch_is_a_one_line_error(tmp_path):
+    make_deeplesion(str(tmp_path / "set"))
+    out = tmp_path / "out"
+
+    def factory():  # runs after the earlier summary was read: the disk "fills up" during the batch
+        (out / "summary.json").mkdir()
+        return Enhancer.from_model_dirs("og")
+    with pytest.raises(UserError, match=r"summary.json: could not write: Is a directory \(this run: 4 done, 0 "
+                                        r"skipped, 0 failed; each item is in the log\)"):
+        enhance_batch.run(str(tmp_path / "set"), factory, enhance_batch.Options(output_dir=str(out)))
+    assert len([p for p in out.glob("*/item.json")]) == 4
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("--zoom=1e4", "--zoom=10000 is over --max_zoom=4"),
+    ("--zoom=nan", "must be >= 1 and finite"),
+    ("--zoom=inf", "must be >= 1 and finite"),
+    ("--max_zoom=inf", "must be >= 1 and finite"),
+    ("--target_lesion_px=nan", "--target_lesion_px=nan must be a positive number"),
+    ("--roi=0,0,1000000", "--roi side 1000000: 1000000x1000000 = 1,000,000,000,000 pixels is over the --max_pixels"),
+    ("--roi=0,0,8000", "--roi side 8000 at --zoom=2: 16000x16000 = 256,000,000 pixels is over"),
+])
+def test_caps_on_zoom_and_roi_are_checked_before_any_work(tmp_path, flag, message):
+    make_deeplesion(str(tmp_path / "set"))
+    proc = run_module("sgan_tf.enhance_main", f"--input={tmp_path / 'set'}", f"--output_dir={tmp_path / 'o'}",
+                      "--variant=og", "--max_zoom=4", *(["--zoom=2"] if "8000" in flag else []), flag)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert not (tmp_path / "o").exists()
+
+
+def test_max_pixels_flag_and_a_full_disk_in_the_binary(tmp_path):
+    """--max_pixels refuses a row by name; with files limited to 20 kB (a full disk for the
+    .npy files) every item fails by name, summary.json is written, and a rerun redoes them."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    make_deeplesion(str(tmp_path / "set"))
+    args = [f"--input={tmp_path / 'set'}", f"--output_dir={tmp_path / 'o'}", "--variant=og"]
+    capped = run_module("sgan_tf.enhance_main", *args, "--max_pixels=9000")
+    assert capped.returncode == 4, capped.stderr[-2000:]
+    assert "line 2: Image_size '96, 96': 96x96 = 9,216 pixels is over the --max_pixels=9,000 cap" in capped.stderr
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+    full = subprocess.run([sys.executable, "-m", "sgan_tf.enhance_main", *args, "--overwrite"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, preexec_fn=small_files,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert full.returncode == 4 and "Traceback" not in full.stderr, full.stderr[-2000:]
+    assert "0 done, 0 skipped, 4 failed" in full.stderr and "could not write: File too large" in full.stderr
+    saved = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert len(saved["failed"]) == 4 and saved["done"] == []
+    again = run_module("sgan_tf.enhance_main", *args)
+    assert again.returncode == 0 and "4 done, 0 skipped, 0 failed" in again.stderr, again.stderr[-2000:]

@@ -147,3 +147,26 @@ def test_hu_outputs_keep_the_input_outside_the_window():
         inside = (unit > 0.1) & (unit < 0.9)
         np.testing.assert_allclose(out[inside], ct.NETWORK_WINDOW.to_hu(unit[inside]), rtol=1e-6)
         assert out[:6].max() < -900 and out[-6:].min() > 1100
+
+
+def test_zoom_must_be_finite_and_the_zoomed_image_within_the_cap(max_pixels):
+    enh = enhance.Enhancer.from_model_dirs("og")
+    for zoom in (float("nan"), float("inf")):
+        with pytest.raises(UserError, match="must be a finite number >= 1"):
+            enh(np.zeros((8, 8)), zoom=zoom)
+    max_pixels(100 * 100)
+    assert enh(np.zeros((50, 50)), zoom=2.0).og.shape == (100, 100)  # at the cap
+    with pytest.raises(DataError, match="the 50x50 image zoomed 2.5x: 125x125 = 15,625 pixels is over the "
+                                        "--max_pixels=10,000 cap"):
+        enh(np.zeros((50, 50)), zoom=2.5)
+
+
+def test_truncated_config_json_is_a_one_line_error(tiny_models, tmp_path):
+    import shutil
+
+    run = tmp_path / "denoise"
+    shutil.copytree(tiny_models["denoise"], run)
+    text = (run / "config.json").read_text()
+    (run / "config.json").write_text(text[: len(text) // 2])
+    with pytest.raises(UserError, match=r"config.json is not valid JSON \(truncated\?\)"):
+        enhance.load_stage(str(run))

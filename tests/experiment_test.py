@@ -90,8 +90,15 @@ def test_segment_main_then_eval_main_scores_the_folder(lesion_set, tmp_path):
     os.remove(pred / ds.records[0].file_name)
     partial = run_module("sgan_tf.eval_main", f"--input={lesion_set}", f"--pred_dir={pred}")
     assert partial.returncode == 4 and "1 without a prediction" in partial.stdout
+    # A rerun skips the slices whose masks exist, before any work, and writes the missing ones.
+    kept = pred / ds.records[1].file_name
+    kept.write_bytes(b"not touched")
+    os.remove(pred / ds.records[2].file_name)
     again = run_module("sgan_tf.segment_main", "--method=grabcut", f"--input={lesion_set}", f"--output_dir={pred}")
-    assert again.returncode == 2 and "exists (use --overwrite)" in again.stderr
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "2 lesions segmented into 2 mask files" in again.stderr and "4 skipped (masks exist); 0 failed" in again.stderr
+    assert f"{ds.records[1].item_id}: skipped, {ds.records[1].file_name} exists (use --overwrite)" in again.stderr
+    assert kept.read_bytes() == b"not touched" and sorted(os.listdir(pred)) == sorted(r.file_name for r in ds.records)
     no_hnn = run_module("sgan_tf.segment_main", "--method=hnn", f"--input={lesion_set}", f"--output_dir={tmp_path / 'x'}")
     assert no_hnn.returncode == 2 and "needs --hnn_model" in no_hnn.stderr
 
@@ -101,8 +108,10 @@ def test_predictions_of_a_slice_with_two_lesions_are_labels(lesion_set, tmp_path
     rec = ds.records[0]
     a = np.zeros((96, 96), np.uint8)
     a[10:20, 10:20] = 1
-    written = segmenters.write_masks(str(tmp_path / "p"), ds, {rec.item_id: a}, overwrite=False)
-    assert len(written) == 1
+    written, failed = segmenters.write_masks(str(tmp_path / "p"), ds, {rec.item_id: a}, overwrite=False)
+    assert len(written) == 1 and failed == []
+    assert segmenters.write_masks(str(tmp_path / "p"), ds, {rec.item_id: a}, overwrite=False)[1] == [
+        f"{written[0]} exists (use --overwrite)"]
     np.testing.assert_array_equal(segmenters.read_prediction(str(tmp_path / "p"), ds, rec), a)
 
 
@@ -132,3 +141,94 @@ def test_hnn_folder_skips_runs_without_a_checkpoint(tmp_path):
     assert segmenters.hnn_models(str(tmp_path / "hnn")) == {"og": str(tmp_path / "hnn" / "og")}
     with pytest.raises(UserError, match="neither"):
         segmenters.hnn_models(str(tmp_path))
+
+
+# -- the hostile-input probes of issue 14 ---------------------------------------------------------------
+
+
+def _edit_rows(root, change):
+    import csv
+
+    from sgan_tf.data import deeplesion
+
+    path = root / deeplesion.INFO_FILE
+    rows = list(csv.DictReader(open(path, newline="")))
+    change(rows)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=deeplesion.COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_segment_main_bad_rows_bombs_and_symlinks_fail_alone(lesion_set, tmp_path):
+    from enhance_main_test import _png_claiming
+
+    ds = DeepLesionSet(str(lesion_set))
+    victim = tmp_path / "victim_1.png"
+    victim.write_bytes(b"unrelated")
+    (tmp_path / "1.png").write_bytes(b"x")  # what ../victim_1.png's slice would resolve to
+
+    def change(rows):
+        rows[0]["File_name"] = "../victim_1.png"  # pred/../victim_1.png is the unrelated file
+        rows[1]["Patient_index"] = "inf"
+    _edit_rows(lesion_set, change)
+    path = lesion_set / "DL_info.csv"
+    lines = path.read_bytes().split(b"\r\n")
+    lines[3] = lines[3].replace(b",F,", b",\xff,")
+    path.write_bytes(b"\r\n".join(lines))
+    (lesion_set / "Images_png" / ds.records[3].relative_path).write_bytes(_png_claiming(60000, 60000))
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    os.symlink(tmp_path / "created_by_a_write", pred / ds.records[4].file_name)  # dangling
+    proc = run_module("sgan_tf.segment_main", "--method=grabcut", f"--input={lesion_set}", f"--output_dir={pred}",
+                      "--overwrite")
+    assert proc.returncode == 4 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "line 2: File_name '../victim_1.png' is not <series>_<slice>.png" in proc.stderr
+    assert "line 3: Patient_index has non-finite numbers" in proc.stderr
+    assert "line 4: Patient_gender is not UTF-8 text (byte 0xff)" in proc.stderr
+    assert "60000x60000 = 3,600,000,000 pixels is over the --max_pixels" in proc.stderr
+    assert f"{ds.records[4].file_name} is a symlink; refusing to write through it" in proc.stderr
+    assert "2 lesions segmented into 1 mask files" in proc.stderr and "5 failed" in proc.stderr
+    assert victim.read_bytes() == b"unrelated" and not (tmp_path / "created_by_a_write").exists()
+    assert sorted(os.listdir(pred)) == sorted([ds.records[4].file_name, ds.records[5].file_name])
+
+
+def test_eval_main_needs_ground_truth_and_lesion_rows(lesion_set, tmp_path):
+    ds = DeepLesionSet(str(lesion_set))
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for rec in ds.records:
+        cv2.imwrite(str(pred / rec.file_name), ds.load_mask(rec) * 255)
+    # masks/ exists, but none of its files belongs to a row.
+    os.rename(lesion_set / "masks", tmp_path / "masks_aside")
+    (lesion_set / "masks" / "other").mkdir(parents=True)
+    scored = run_module("sgan_tf.eval_main", f"--input={lesion_set}", f"--pred_dir={pred}")
+    assert scored.returncode == 2 and "none of the 6 selected lesions has a ground-truth mask" in scored.stderr
+    config = experiment.ExperimentConfig(input=str(lesion_set), output_dir=str(tmp_path / "e"),
+                                         model_dirs=inputs.ModelDirs(), splits=(1, 2, 3))
+    with pytest.raises(UserError, match="none of the 6 selected lesions has a ground-truth mask"):
+        experiment.run_experiment(config)
+    # Some lesions without a mask, two bad rows: each is a failure, the rest is scored.
+    os.rmdir(lesion_set / "masks" / "other")
+    os.rmdir(lesion_set / "masks")
+    os.rename(tmp_path / "masks_aside", lesion_set / "masks")
+    os.remove(lesion_set / "masks" / ds.records[5].relative_path)
+    _edit_rows(lesion_set, lambda rows: rows[0].update(Key_slice_index="1e999"))
+    path = lesion_set / "DL_info.csv"
+    path.write_bytes(path.read_bytes().replace(b",F,", b",\xfe,", 2))  # the first two rows
+    scored = run_module("sgan_tf.eval_main", f"--input={lesion_set}", f"--pred_dir={pred}")
+    assert scored.returncode == 4 and "Traceback" not in scored.stderr, scored.stderr[-2000:]
+    assert "3 lesions scored, 0 without a prediction, 3 failed" in scored.stdout
+    assert "dice: 1.0000" in scored.stdout and "line 3: Patient_gender is not UTF-8" in scored.stderr
+    result = experiment.run_experiment(config)
+    assert result["table1"][0]["GrabCut n"] == 3
+    assert [f["item"] for f in result["failures"]][-1] == ds.records[5].item_id
+    assert "no ground-truth mask" in result["failures"][-1]["error"] and len(result["failures"]) == 3
+    empty = run_module("sgan_tf.segment_main", f"--input={lesion_set}", f"--output_dir={tmp_path / 'p2'}", "--splits=7")
+    assert empty.returncode == 2 and "no lesion rows in --splits=[7]" in empty.stderr, empty.stderr[-2000:]
+    # A header-only DL_info.csv is refused by every binary that reads sets.
+    path.write_bytes(path.read_bytes().split(b"\r\n")[0] + b"\r\n")
+    for module, args in (("sgan_tf.eval_main", [f"--pred_dir={pred}"]),
+                         ("sgan_tf.segment_main", [f"--output_dir={tmp_path / 'p2'}"])):
+        proc = run_module(module, f"--input={lesion_set}", *args)
+        assert proc.returncode == 2 and "no lesion rows" in proc.stderr, (module, proc.stderr[-2000:])

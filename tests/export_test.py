@@ -365,11 +365,58 @@ def test_bad_inputs_fail_with_clear_messages(exported):
     nan[0, 3, 3, 0] = np.nan
     assert "hu: NaN/inf pixels" in _error(enhancer, hu=nan, zoom=zoom)
     assert "at least one image" in _error(enhancer, hu=np.zeros((0, 16, 16, 1), np.float32), zoom=zoom)
+    assert "zoom: must be >= 1" in _error(enhancer, hu=hu, zoom=np.float32(np.nan))
+    assert "over 1024 px per side" in _error(enhancer, hu=hu, zoom=np.float32(np.inf))
+    assert "hu: the batch would hold more than 4194304 pixels" in _error(
+        enhancer, hu=np.zeros((5, 1024, 1024, 1), np.float32), zoom=np.float32(1.0))
     hnn = tf.saved_model.load(exported["paths"]["hnn"])
+    assert "composite: NaN/inf pixels" in _error(hnn.signatures["serving_default"],
+                                                 composite=np.full((1, 16, 16, 3), np.nan, np.float32))
     assert "Shape of tensor composite [1,16,16,1]" in _error(hnn.signatures["serving_default"], composite=hu)
     assert "at least one image" in _error(hnn.signatures["serving_default"],
                                           composite=np.zeros((1, 0, 5, 3), np.float32))
     assert "hu: NaN/inf pixels" in _error(hnn.signatures["og_hu"], hu=nan)
+
+
+def _ancestors(op: tf.Operation) -> set:
+    """Every op `op` waits for, through inputs and control dependencies."""
+    seen, stack = set(), [op]
+    while stack:
+        current = stack.pop()
+        for parent in [t.op for t in current.inputs] + list(current.control_inputs):
+            if parent not in seen:
+                seen.add(parent)
+                stack.append(parent)
+    return seen
+
+
+def test_every_network_waits_for_every_check_of_the_request(exported):
+    """The size, zoom, batch and NaN checks run before G1, G2 or the HNN: a request over
+    max_side used to be refused only after G1 had run on the whole image."""
+    graphs = {
+        "enhancer": tf.function(lambda hu, zoom: export.enhance_graph(exported["sgan"], hu, zoom, WINDOW)).
+        get_concrete_function(tf.TensorSpec([None, None, None, 1], tf.float32), tf.TensorSpec([], tf.float32)).graph,
+        "hnn": tf.function(lambda c: export.hnn_graph(exported["hnn"], c)).get_concrete_function(
+            tf.TensorSpec([None, None, None, 3], tf.float32)).graph,
+    }
+    for name, graph in graphs.items():
+        ops = graph.get_operations()
+        checks = {o for o in ops if o.type in ("Assert", "If", "CheckNumerics")}
+        networks = [o for o in ops if o.type == "StatefulPartitionedCall"]
+        assert len(checks) >= 4 and networks, name
+        for op in networks:
+            assert not checks - _ancestors(op), (name, op.name, sorted(c.name for c in checks - _ancestors(op)))
+
+
+def test_batch_cap(exported):
+    hu = hu_rois(3, 20, 20)
+    small = export.enhance_graph(exported["gan1"], tf.constant(hu[:2]), tf.constant(1.0), WINDOW, max_batch_pixels=800)
+    assert small["enhanced"].shape == (2, 20, 20, 1)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="hu: the batch would hold more than 800 pixels"):
+        export.enhance_graph(exported["gan1"], tf.constant(hu), tf.constant(1.0), WINDOW, max_batch_pixels=800)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="the batch would hold more than 3000 pixels"):
+        export.hnn_graph(exported["hnn"], tf.zeros([3, 20, 20, 3]), max_batch_pixels=3000)  # 3 x 32 x 32 for the HNN
+    assert export.read_sidecar(exported["paths"]["enhancer"])["max_batch_pixels"] == 4 * 1024 * 1024
 
 
 def test_version_folders_are_not_overwritten_unless_asked(exported, tmp_path):

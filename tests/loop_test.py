@@ -97,3 +97,96 @@ def test_run_checks(field, value, message):
     with pytest.raises(UserError, match=message):
         loop.raise_failed(settings(**{field: value}).run_checks())
     loop.raise_failed(settings().run_checks())
+
+
+# -- resuming, checkpoint files and the run folder lock (issue 14) ------------------------------------
+
+
+def _trained(model_dir, steps=10, **kw):
+    trainer = ScalarTrainer(settings(train_steps=steps, **kw), str(model_dir))
+    trainer.run(trainer.restore(), dataset_fn)
+    return trainer
+
+
+def test_a_lost_state_file_resumes_the_newest_checkpoint_with_a_warning(tmp_path, caplog):
+    _trained(tmp_path, checkpoint_every=2, keep_checkpoints=2)
+    assert checkpoints(tmp_path) == [8, 10]
+    os.remove(tmp_path / "checkpoint")
+    longer = ScalarTrainer(settings(train_steps=14, checkpoint_every=2, keep_checkpoints=2), str(tmp_path))
+    assert longer.restore() == 10
+    assert "Resuming from " + str(tmp_path / "ckpt-10") in caplog.text and "named none" in caplog.text
+    longer.run(10, dataset_fn)
+    assert checkpoints(tmp_path) == [8, 10, 12, 14]  # the earlier run's are not rotated away
+    assert tf.train.latest_checkpoint(str(tmp_path)).endswith("ckpt-14")
+
+
+def test_a_run_deletes_only_its_own_checkpoints(tmp_path):
+    _trained(tmp_path, steps=6, checkpoint_every=2, keep_checkpoints=2)
+    assert checkpoints(tmp_path) == [4, 6]
+    _trained(tmp_path, steps=12, checkpoint_every=2, keep_checkpoints=2)
+    assert checkpoints(tmp_path) == [4, 6, 10, 12]
+    state = tf.train.get_checkpoint_state(str(tmp_path))
+    assert [os.path.basename(p) for p in state.all_model_checkpoint_paths] == ["ckpt-4", "ckpt-6", "ckpt-10", "ckpt-12"]
+
+
+def test_damaged_checkpoints_fall_back_to_the_previous_one(tmp_path, caplog):
+    reference = _trained(tmp_path, checkpoint_every=2, keep_checkpoints=4)
+    assert checkpoints(tmp_path) == [4, 6, 8, 10]
+    data = tmp_path / "ckpt-10.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:len(data.read_bytes()) // 2])  # used to raise IndexError
+    index = tmp_path / "ckpt-8.index"
+    index.write_bytes(index.read_bytes()[:len(index.read_bytes()) // 2])  # used to say "does not match"
+    (tmp_path / "checkpoint").write_text("")  # used to raise ValueError
+    trainer = ScalarTrainer(settings(), str(tmp_path))
+    assert trainer.restore() == 6 and trainer.restored == str(tmp_path / "ckpt-6")
+    assert "ckpt-10: it is damaged or unreadable (IndexError" in caplog.text
+    assert "ckpt-8: it is damaged or unreadable (OpError: not an sstable" in caplog.text
+    assert float(trainer.w) != float(reference.w)  # the weights of step 6, not of a half-read step 10
+    for step in (4, 6):
+        (tmp_path / f"ckpt-{step}.index").write_bytes(b"")
+    with pytest.raises(UserError, match=r"no checkpoint in .* can be restored: ckpt-10 is damaged or unreadable "
+                                        r"\(IndexError.*; ckpt-4 is damaged .*--restart"):
+        ScalarTrainer(settings(), str(tmp_path)).restore()
+
+
+def test_checkpoint_files_without_an_index_are_kept_and_refused_unless_restart(tmp_path):
+    _trained(tmp_path, steps=4)
+    for name in os.listdir(tmp_path):
+        if name.endswith(".index"):
+            os.remove(tmp_path / name)
+    with pytest.raises(UserError, match=r"holds checkpoint files \(checkpoint, ckpt-4.data-00000-of-00001\) but "
+                                        r"no checkpoint index .* pass --restart"):
+        ScalarTrainer(settings(), str(tmp_path)).restore()
+    with loop.start_run(str(tmp_path), chief=True, restart=True, config_file="config.json"):
+        assert ScalarTrainer(settings(), str(tmp_path)).restore() == 0
+    (aside,) = [n for n in os.listdir(tmp_path) if n.startswith("before_restart_")]
+    assert sorted(os.listdir(tmp_path / aside)) == ["checkpoint", "ckpt-4.data-00000-of-00001", "logs"]
+
+
+def test_one_run_per_folder(tmp_path):
+    import socket
+
+    with loop.start_run(str(tmp_path / "run"), chief=True, restart=False, config_file="config.json"):
+        with pytest.raises(UserError, match=f"is in use by a training run \\(pid {os.getpid()} on host "
+                                            f"{socket.gethostname()}\\)"):
+            with loop.start_run(str(tmp_path / "run"), chief=True, restart=False, config_file="config.json"):
+                pass
+        with loop.start_run(str(tmp_path / "run"), chief=False, restart=False, config_file="config.json"):
+            pass  # the other workers of a multi-worker run do not lock
+    with loop.start_run(str(tmp_path / "run"), chief=True, restart=False, config_file="config.json"):
+        pass  # released at the end of the run
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="is a file, not a folder"):
+        with loop.start_run(str(tmp_path / "file"), chief=True, restart=False, config_file="config.json"):
+            pass
+
+
+def test_unwritable_checkpoints_and_logs_stop_with_a_user_error(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "logs").write_text("a file where the TensorBoard folder goes")
+    with pytest.raises(UserError, match="cannot write TensorBoard logs to .*logs"):
+        ScalarTrainer(settings(), str(tmp_path / "a")).run(0, dataset_fn)
+    (tmp_path / "b" / "ckpt-4.index").mkdir(parents=True)  # the checkpoint cannot be put in place
+    with pytest.raises(UserError, match=r"could not write checkpoint .*ckpt-4: .*training stopped \(last checkpoint: "
+                                        r"none"):
+        ScalarTrainer(settings(), str(tmp_path / "b")).run(0, dataset_fn)

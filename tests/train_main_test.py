@@ -1,5 +1,7 @@
 """train_main as users run it: quickstart end to end, resume, and one-line errors for bad input."""
 
+import os
+
 import pytest
 
 from conftest import run_module
@@ -80,3 +82,57 @@ def test_conflicting_or_invalid_flags(tmp_path, flags, needle):
 def test_positional_arguments_are_refused(tmp_path):
     proc = train_main("--stage=denoise", f"--model_dir={tmp_path}", "stray")
     assert proc.returncode != 0 and "unexpected arguments: stray" in proc.stdout + proc.stderr
+
+
+# -- the run folder: lock, lost state file, --restart, unreadable files, a full disk (issue 14) -----------
+
+
+def test_resume_without_state_file_restart_and_a_truncated_config(tmp_path, image_folder):
+    model_dir = tmp_path / "run"
+    args = ["--stage=denoise", f"--model_dir={model_dir}", f"--data_dir={image_folder}", *TINY, "--pretrain_steps=1",
+            "--checkpoint_every=1", "--keep_checkpoints=2"]
+    assert train_main(*args, "--train_steps=3").returncode == 0
+    (model_dir / "checkpoint").unlink()  # used to train from step 0 and rotate ckpt-2, ckpt-3 away
+    resumed = train_main(*args, "--train_steps=4")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"Resuming from {model_dir / 'ckpt-3'}, the newest checkpoint that can be restored" in resumed.stderr
+    assert "step 4/4" in resumed.stderr and "step 1/4" not in resumed.stderr
+    assert sorted(p.name for p in model_dir.glob("ckpt-*.index")) == ["ckpt-2.index", "ckpt-3.index", "ckpt-4.index"]
+    config = (model_dir / "config.json").read_text()
+    (model_dir / "config.json").write_text(config[:40])
+    assert_clean_error(train_main(*args, "--train_steps=5"), 2, "config.json is not valid JSON (truncated?)")
+    restarted = train_main(*args, "--train_steps=2", "--restart")
+    assert restarted.returncode == 0, restarted.stderr[-2000:]
+    assert "step 1/2" in restarted.stderr and "--restart: training from step 0" in restarted.stderr
+    (aside,) = model_dir.glob("before_restart_*")
+    assert sorted(p.name for p in aside.glob("ckpt-*.index")) == ["ckpt-2.index", "ckpt-3.index", "ckpt-4.index"]
+    assert (aside / "config.json").read_text() == config[:40] and (aside / "logs").is_dir()
+
+
+def test_a_held_folder_a_file_and_a_full_disk_are_one_line_errors(tmp_path, image_folder):
+    import resource
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    from sgan_tf.training import loop
+
+    args = ["--stage=denoise", f"--data_dir={image_folder}", *TINY, "--pretrain_steps=1", "--train_steps=2"]
+    with loop.start_run(str(tmp_path / "held"), chief=True, restart=False, config_file="config.json"):
+        held = train_main(*args, f"--model_dir={tmp_path / 'held'}")
+    assert_clean_error(held, 2, f"is in use by a training run (pid {os.getpid()} on host {socket.gethostname()})")
+    assert not (tmp_path / "held" / "config.json").exists()
+    (tmp_path / "a_file").write_text("x")
+    assert_clean_error(train_main(*args, f"--model_dir={tmp_path / 'a_file'}"), 2, "is a file, not a folder")
+
+    def small_files():  # a full disk for anything over 3 kB, such as the TensorBoard log
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (3000, 3000))
+    full = subprocess.run([sys.executable, "-m", "sgan_tf.train_main", *args, f"--model_dir={tmp_path / 'full'}"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300, preexec_fn=small_files,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert_clean_error(full, 2, "train_main: error: cannot write TensorBoard logs to", "File too large")
+    again = train_main(*args, f"--model_dir={tmp_path / 'full'}")  # the failed save left nothing in the way
+    assert again.returncode == 0, again.stderr[-2000:]

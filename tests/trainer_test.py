@@ -197,3 +197,20 @@ def test_pretrain_schedule_warms_up_then_follows_a_cosine(tmp_path):
     assert rates[10] == pytest.approx(1e-4) and rates[11] == pytest.approx(1e-5)  # adversarial, then x0.1
     with pytest.raises(UserError, match="pretrain_schedule"):
         tiny_config(tmp_path, pretrain_schedule="linear").resolved()
+
+
+def test_models_load_from_the_newest_checkpoint_that_can_be_read(tmp_path, image_folder, caplog):
+    """A damaged newest checkpoint of a trained run: enhance_main's loader falls back to the one
+    before it, with a warning, and names it in the sidecar info."""
+    from sgan_tf.enhance import load_stage
+
+    cfg = tiny_config(tmp_path, data_dir=str(image_folder), train_steps=3, pretrain_steps=3, checkpoint_every=2)
+    training.train(cfg)
+    data = tmp_path / "ckpt-3.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:100])
+    stage = load_stage(str(tmp_path))
+    assert stage.info["checkpoint"] == "ckpt-2" and stage.info["step"] == 2
+    assert "Cannot restore " + str(tmp_path / "ckpt-3") in caplog.text
+    (tmp_path / "ckpt-2.index").write_bytes(b"")
+    with pytest.raises(UserError, match="no checkpoint in .* can be restored: ckpt-3 .*; ckpt-2 .*retrain it"):
+        load_stage(str(tmp_path))

@@ -30,6 +30,8 @@ import os
 import cv2
 import numpy as np
 
+from sgan_tf import outputs
+from sgan_tf.data import limits
 from sgan_tf.errors import DataError, UserError
 
 HU_OFFSET = 32768
@@ -128,13 +130,24 @@ def png16_from_hu(hu: np.ndarray) -> np.ndarray:
     return np.clip(shifted, 0, 65535).astype(np.uint16)
 
 
-def read_hu_png(path: str) -> np.ndarray:
-    """A DeepLesion-style 16-bit single-channel PNG -> float32 HU [H, W]."""
+def read_image_file(path: str) -> np.ndarray:
+    """cv2.imread(IMREAD_UNCHANGED) guarded: the pixel cap before decoding, and every failure
+    (missing, unreadable, OpenCV errors) a DataError naming the file."""
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such file")
-    stored = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if stored is None:
+    limits.check_image_file(path)
+    try:
+        stored = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    except cv2.error as e:
+        raise DataError(f"{path}: cannot decode: {e.err or e}") from e
+    if stored is None or stored.size == 0:
         raise DataError(f"{path}: not a readable image (corrupt or truncated?)")
+    return stored
+
+
+def read_hu_png(path: str) -> np.ndarray:
+    """A DeepLesion-style 16-bit single-channel PNG -> float32 HU [H, W]."""
+    stored = read_image_file(path)
     if stored.ndim != 2:
         raise DataError(f"{path}: expected a single-channel 16-bit HU PNG, got {stored.shape[2]} channels")
     if stored.dtype != np.uint16:
@@ -142,11 +155,10 @@ def read_hu_png(path: str) -> np.ndarray:
     return hu_from_png16(stored)
 
 
-def write_hu_png(path: str, hu: np.ndarray) -> None:
-    """float HU [H, W] -> 16-bit PNG (value = HU + 32768); creates parent folders."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    if not cv2.imwrite(path, png16_from_hu(hu)):
-        raise DataError(f"{path}: could not write")
+def write_hu_png(path: str, hu: np.ndarray, root: str | None = None) -> None:
+    """float HU [H, W] -> 16-bit PNG (value = HU + 32768), written with `outputs.write_file`
+    inside `root` (default: its folder), creating folders below it."""
+    outputs.write_png(path, png16_from_hu(hu), root)
 
 
 @dataclasses.dataclass

@@ -45,6 +45,7 @@ import cv2
 import numpy as np
 from absl import logging
 
+from sgan_tf import outputs
 from sgan_tf.data import deeplesion, dicom, lowdose
 from sgan_tf.data.ct import NETWORK_WINDOW, Window, read_hu_png
 from sgan_tf.errors import DataError, UserError
@@ -224,12 +225,8 @@ def _build_one(args: tuple[CTPairConfig, SourceSlice, int, str]) -> dict | str:
         stack, record = simulate_slice(config, source, number)
     except (DataError, ValueError, OSError, cv2.error) as e:
         return f"{source.path}: {e}"
-    for path, write in ((_slice_file(folder, number), lambda f: np.save(f, stack)),
-                        (record_path, lambda f: f.write(json.dumps(record).encode()))):
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
+    outputs.write_npy(_slice_file(folder, number), stack)
+    outputs.write_json(record_path, record)
     return record
 
 
@@ -266,9 +263,7 @@ def build_cache(config: CTPairConfig, cache_dir: str | None = None, workers: int
             entries.append({"number": number, **result})
     if not entries:
         raise DataError(f"--ct_dir: none of the {len(jobs)} CT slices could be simulated")
-    with open(index_path + ".tmp", "w") as f:
-        json.dump({"config": dataclasses.asdict(config), "entries": entries}, f, indent=1)
-    os.replace(index_path + ".tmp", index_path)
+    outputs.write_json(index_path, {"config": dataclasses.asdict(config), "entries": entries})
     return folder
 
 

@@ -13,23 +13,28 @@ a slice has several rows, a mask whose values go beyond 1 (and is not 0/255) is 
 labels: value k is the k-th row of that slice in CSV order (1-based); a binary mask is then
 shared by all of that slice's lesions.
 
-Rows that cannot be used (malformed numbers, RECIST points outside Image_size, zero-length
-axes) are reported in `DeepLesionSet.problems` with their CSV line and left out; the rest
-of the set goes on. A CSV without the required columns is refused as a whole.
+Rows that cannot be used (bytes that are not UTF-8, malformed or out-of-range numbers, a
+File_name that is not a plain file name, RECIST points outside Image_size, zero-length axes)
+are reported in `DeepLesionSet.problems` with their CSV line and left out; the rest of the set
+goes on. A CSV without the required columns is refused as a whole. Every path made from a row
+stays inside its folder of the set (`outputs.inside`); symlinks the set's owner placed in the
+set are followed.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import os
+import re
 from collections.abc import Iterable, Sequence
 
-import cv2
 import numpy as np
 
-from sgan_tf.data import recist
-from sgan_tf.data.ct import CTSlice, Window, check_finite, read_hu_png
+from sgan_tf import outputs
+from sgan_tf.data import limits, recist
+from sgan_tf.data.ct import CTSlice, Window, check_finite, read_hu_png, read_image_file
 from sgan_tf.errors import DataError
 
 INFO_FILE = "DL_info.csv"
@@ -117,40 +122,73 @@ def _numbers(text: str, count: int, name: str) -> tuple[float, ...]:
     return values
 
 
+MAX_INDEX = 2**31 - 1  # patient, study, series and slice numbers
+
+
+def _integers(text: str, count: int, name: str, lo: int = 0, hi: int = MAX_INDEX) -> tuple[int, ...]:
+    """`count` whole numbers in [lo, hi] (written as integers or floats such as '3.0')."""
+    values = _numbers(text, count, name)
+    if not all(v == int(v) and lo <= v <= hi for v in values):
+        raise ValueError(f"{name} needs {count} whole number(s) in [{lo}, {hi}], got {text!r}")
+    return tuple(int(v) for v in values)
+
+
+def _integer(text: str, name: str, lo: int = 0, hi: int = MAX_INDEX) -> int:
+    return _integers(text, 1, name, lo, hi)[0]
+
+
 def _fmt(values: Iterable[float]) -> str:
     return ", ".join(f"{float(v):.6g}" for v in values)
 
 
+def check_file_name(name: str) -> None:
+    """ValueError unless `name` is a plain `<series>_<slice>.png` file name: no folders, no
+    '..', so the slice, its mask and every output named after it stay inside their folders."""
+    series, _, slice_file = name.rpartition("_")
+    plain = not any(c in name for c in "/\\\0") and series not in ("", ".", "..")
+    if not plain or not slice_file.lower().endswith(".png"):
+        raise ValueError(f"File_name {name!r} is not <series>_<slice>.png (a plain file name: no folders, no '..')")
+
+
 def parse_row(row: dict, line: int) -> LesionRecord:
-    """One CSV row -> LesionRecord; ValueError with the reason when malformed."""
+    """One CSV row -> LesionRecord; ValueError with the reason when malformed or out of range."""
     name = row["File_name"].strip()
-    if "_" not in name or not name.lower().endswith(".png"):
-        raise ValueError(f"File_name {name!r} is not <series>_<slice>.png")
+    check_file_name(name)
     pts = np.asarray(_numbers(row["Measurement_coordinates"], 8, "Measurement_coordinates")).reshape(4, 2)
-    size = tuple(int(v) for v in _numbers(row["Image_size"], 2, "Image_size"))
+    size = _integers(row["Image_size"], 2, "Image_size", lo=1)
+    limits.check_pixels(size[1], size[0], f"Image_size {row['Image_size']!r}")
+    spacing = _numbers(row["Spacing_mm_px_"], 3, "Spacing_mm_px_")
+    if min(spacing) <= 0:
+        raise ValueError(f"Spacing_mm_px_ needs 3 positive numbers (mm), got {row['Spacing_mm_px_']!r}")
+    age_text = str(row["Patient_age"]).strip()
+    age = float(age_text) if age_text else float("nan")
+    if not (np.isnan(age) or 0 <= age <= 200):
+        raise ValueError(f"Patient_age {age_text!r} is not an age in years")
     rec = LesionRecord(
         file_name=name,
-        patient_index=int(float(row["Patient_index"])),
-        study_index=int(float(row["Study_index"])),
-        series_id=int(float(row["Series_ID"])),
-        key_slice_index=int(float(row["Key_slice_index"])),
+        patient_index=_integer(row["Patient_index"], "Patient_index"),
+        study_index=_integer(row["Study_index"], "Study_index"),
+        series_id=_integer(row["Series_ID"], "Series_ID"),
+        key_slice_index=_integer(row["Key_slice_index"], "Key_slice_index"),
         recist=pts,
         bbox=_numbers(row["Bounding_boxes"], 4, "Bounding_boxes"),
         diameters=_numbers(row["Lesion_diameters_Pixel_"], 2, "Lesion_diameters_Pixel_"),
         normalized_location=_numbers(row["Normalized_lesion_location"], 3, "Normalized_lesion_location"),
-        lesion_type=int(float(row["Coarse_lesion_type"])),
-        possibly_noisy=int(float(row["Possibly_noisy"])),
-        slice_range=tuple(int(v) for v in _numbers(row["Slice_range"], 2, "Slice_range")),
-        spacing=_numbers(row["Spacing_mm_px_"], 3, "Spacing_mm_px_"),
+        lesion_type=_integer(row["Coarse_lesion_type"], "Coarse_lesion_type", lo=-MAX_INDEX),
+        possibly_noisy=_integer(row["Possibly_noisy"], "Possibly_noisy", hi=1),
+        slice_range=_integers(row["Slice_range"], 2, "Slice_range"),
+        spacing=spacing,
         image_size=size,
         window=_numbers(row["DICOM_windows"], 2, "DICOM_windows"),
         gender=row["Patient_gender"].strip(),
-        age=float(row["Patient_age"]) if str(row["Patient_age"]).strip() else float("nan"),
-        split=int(float(row["Train_Val_Test"])),
+        age=age,
+        split=_integer(row["Train_Val_Test"], "Train_Val_Test", lo=-MAX_INDEX),
         line=line,
     )
     if rec.lesion_type not in LESION_TYPES:
         raise ValueError(f"Coarse_lesion_type {rec.lesion_type} is not one of {sorted(LESION_TYPES)}")
+    if rec.split not in SPLITS:
+        raise ValueError(f"Train_Val_Test {rec.split} is not one of {sorted(SPLITS)}")
     recist.check_recist(pts, size, rec.describe())
     return rec
 
@@ -181,27 +219,63 @@ def format_row(rec: LesionRecord) -> dict:
 
 def write_dl_info(path: str, records: Sequence[LesionRecord]) -> None:
     """Writes DL_info.csv with DeepLesion's columns, one row per record, in the given order."""
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        for rec in records:
-            writer.writerow(format_row(rec))
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=COLUMNS)
+    writer.writeheader()
+    for rec in records:
+        writer.writerow(format_row(rec))
+    outputs.write_file(path, text.getvalue())
+
+
+_UNDECODABLE = re.compile(r"[\udc80-\udcff]")  # bytes that are not UTF-8, as surrogateescape keeps them
+
+
+def _row_problem(row: dict, columns: int) -> str | None:
+    """Why a raw CSV row cannot be parsed at all (missing fields, bytes that are not UTF-8)."""
+    if None in row.values():
+        return f"has {sum(v is not None for k, v in row.items() if k is not None)} fields, {columns} expected"
+    for key, value in row.items():
+        if key is not None and (match := _UNDECODABLE.search(value)):
+            return f"{key} is not UTF-8 text (byte 0x{ord(match.group()) - 0xDC00:02x})"
+    return None
 
 
 def read_dl_info(path: str) -> tuple[list[LesionRecord], list[str]]:
-    """(usable records, one message per unusable row). DataError if the file or columns are missing."""
+    """(usable records, one message per unusable row, naming the file and line). DataError if
+    the file or columns are missing. A row is unusable when it cannot be decoded as UTF-8 CSV,
+    a field is malformed or out of range, or it names the same item as an earlier row."""
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such file")
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
         reader = csv.DictReader(f)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        try:
+            fieldnames = reader.fieldnames or []
+        except csv.Error as e:
+            raise DataError(f"{path} line 1: not a CSV header: {e}") from e
+        missing = [c for c in COLUMNS if c not in fieldnames]
         if missing:
             raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
         records, problems = [], []
         seen: dict[str, int] = {}
-        for line, row in enumerate(reader, start=2):
+        stems: dict[str, tuple[str, int]] = {}
+        while True:
+            start = reader.line_num + 1
             try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:  # e.g. a field over the csv module's size limit
+                problems.append(f"{path} line {start}: not valid CSV: {e}")
+                continue
+            line = reader.line_num
+            try:
+                if problem := _row_problem(row, len(fieldnames)):
+                    raise ValueError(problem)
                 rec = parse_row(row, line)
+                stem = os.path.splitext(rec.file_name)[0]
+                other, other_line = stems.setdefault(stem, (rec.file_name, line))
+                if other != rec.file_name:
+                    raise ValueError(f"File_name {rec.file_name!r} names the same item as line {other_line}'s {other!r}")
             except (ValueError, TypeError, DataError) as e:
                 problems.append(f"{path} line {line}: {e}")
                 continue
@@ -238,19 +312,27 @@ class DeepLesionSet:
             if (splits is None or r.split in splits) and (types is None or r.lesion_type in types)
         ]
 
+    def _path(self, folder: str, rec: LesionRecord) -> str:
+        """<root>/<folder>/<series>/<slice>; DataError naming the row unless it stays in that folder."""
+        return outputs.inside(os.path.join(self.root, folder), rec.relative_path, rec.describe())
+
     def image_path(self, rec: LesionRecord) -> str:
-        return os.path.join(self.root, IMAGES_DIR, rec.relative_path)
+        return self._path(IMAGES_DIR, rec)
 
     def mask_path(self, rec: LesionRecord) -> str:
-        return os.path.join(self.root, MASKS_DIR, rec.relative_path)
+        return self._path(MASKS_DIR, rec)
 
     def clean_path(self, rec: LesionRecord) -> str:
-        return os.path.join(self.root, CLEAN_DIR, rec.relative_path)
+        return self._path(CLEAN_DIR, rec)
 
     def load_slice(self, rec: LesionRecord, clean: bool = False) -> CTSlice:
-        """The key slice in HU; DataError naming the file for 8-bit PNGs, NaN/inf, bad RECIST."""
+        """The key slice in HU; DataError naming the file for 8-bit PNGs, NaN/inf, a size other
+        than Image_size, bad RECIST."""
         path = self.clean_path(rec) if clean else self.image_path(rec)
         hu = read_hu_png(path)
+        if hu.shape != tuple(rec.image_size):
+            raise DataError(f"{rec.describe()} on {path}: the slice is {hu.shape[1]}x{hu.shape[0]}, "
+                            f"Image_size says {rec.image_size[1]}x{rec.image_size[0]}")
         check_finite(hu, path)
         recist.check_recist(rec.recist, hu.shape, f"{rec.describe()} on {path}")
         return CTSlice(
@@ -274,11 +356,12 @@ def read_mask_file(path: str, rec: LesionRecord, rows_in_slice: int) -> np.ndarr
     slice has several rows); None if the file does not exist."""
     if not os.path.isfile(path):
         return None
-    stored = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if stored is None:
-        raise DataError(f"{path}: not a readable mask image")
+    stored = read_image_file(path)
     if stored.ndim == 3:
         stored = stored[..., 0]
+    if stored.shape != tuple(rec.image_size):
+        raise DataError(f"{path}: the mask is {stored.shape[1]}x{stored.shape[0]}, "
+                        f"Image_size of {rec.describe()} says {rec.image_size[1]}x{rec.image_size[0]}")
     values = set(np.unique(stored).tolist())
     if rows_in_slice > 1 and max(values) > 1 and values - {0, 255}:
         return (stored == rec.lesion_index + 1).astype(np.uint8)

@@ -24,7 +24,8 @@
   transfer syntax and that command.
 - Only Modality CT is accepted (its rescaled values are HU) unless `allow_any_modality`.
 Every unusable file (not DICOM, truncated, no PixelData, wrong modality, multi-frame,
-non-grayscale, undecodable, malformed rescale, NaN/inf after the rescale) is a `DataError`
+non-grayscale, undecodable, malformed rescale, NaN/inf after the rescale, Rows x Columns over
+the pixel cap of sgan_tf/data/limits.py, checked before the pixels are read) is a `DataError`
 naming the file.
 
 **Series (`find_dicom_files`, `sort_slices`, `read_series`).** Files are found recursively by
@@ -74,6 +75,7 @@ Pixel data and overlays are not scrubbed: text burned into the image stays.
 from __future__ import annotations
 
 import copy
+import io
 import os
 from collections.abc import Callable, Iterator
 
@@ -87,6 +89,8 @@ from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 from pydicom.valuerep import DSfloat
 
+from sgan_tf import outputs
+from sgan_tf.data import limits
 from sgan_tf.data.ct import CTSlice, Window, check_finite
 from sgan_tf.errors import DataError
 
@@ -259,8 +263,19 @@ def _decode(ds: Dataset, path: str) -> np.ndarray:
         ) from exc
 
 
+def _check_size(ds: Dataset, path: str) -> None:
+    """The pixel cap (sgan_tf/data/limits.py) on Rows x Columns x frames x samples, from the
+    header, before the pixel data is read or decoded."""
+    rows, columns = _scalar(ds, "Rows", int), _scalar(ds, "Columns", int)
+    if rows is None or columns is None:
+        return  # the decoder reports it
+    planes = max(_scalar(ds, "NumberOfFrames", int) or 1, 1) * max(_scalar(ds, "SamplesPerPixel", int) or 1, 1)
+    limits.check_pixels(columns, rows, path, planes)
+
+
 def read_dicom(path: str, allow_any_modality: bool = False) -> CTSlice:
     """One single-frame grayscale DICOM file -> CTSlice in HU (see the module docstring)."""
+    _check_size(_read_dataset(path, header_only=True), path)
     ds = _read_dataset(path)
     if "PixelData" not in ds:
         raise DataError(f"{path}: no PixelData element (not an image, or the file is truncated)")
@@ -480,8 +495,6 @@ def write_derived(
         reference.ReferencedSOPClassUID, reference.ReferencedSOPInstanceUID = source_ref
         ds.SourceImageSequence = Sequence([reference])
 
-    os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
-    try:
-        ds.save_as(out_path, enforce_file_format=True)
-    except OSError as exc:
-        raise DataError(f"{out_path}: could not write: {exc}") from exc
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    outputs.write_file(out_path, buffer.getvalue())

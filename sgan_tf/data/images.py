@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 from absl import logging
 
+from sgan_tf.data.ct import read_image_file
 from sgan_tf.errors import DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -61,11 +62,9 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 
 
 def read_image(path: str) -> np.ndarray:
-    """Reads one file as grayscale at its own depth (see `to_gray`); ValueError if unreadable."""
-    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
-        raise ValueError("not a readable image")
-    return to_gray(image)
+    """Reads one file as grayscale at its own depth (see `to_gray`); DataError if unreadable or
+    over the pixel cap, ValueError for an unsupported layout."""
+    return to_gray(read_image_file(path))
 
 
 def list_image_files(folder: str) -> list[str]:
@@ -115,7 +114,10 @@ def load_images(paths: Sequence[str], min_size: int) -> tuple[list[np.ndarray], 
     for path in paths:
         try:
             image = read_image(path)
-        except (ValueError, cv2.error) as e:
+        except DataError as e:  # names the file
+            logging.warning("Skipping %s", e)
+            continue
+        except ValueError as e:
             logging.warning("Skipping %s: %s", path, e)
             continue
         if min(image.shape) < min_size:

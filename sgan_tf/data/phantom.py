@@ -32,7 +32,8 @@ from absl import logging
 from sgan_tf.data import deeplesion, recist
 from sgan_tf.data.lowdose import simulate_scan
 from sgan_tf.data.ct import AIR_HU, write_hu_png
-from sgan_tf.errors import DataError, UserError
+from sgan_tf.errors import UserError
+from sgan_tf import outputs
 from sgan_tf.outputs import check_writable
 
 DEFAULT_SIZE = 512
@@ -655,10 +656,8 @@ def _write_slice(job: _Job, index: int) -> deeplesion.LesionRecord:
     rec = _record(sl)
     write_hu_png(os.path.join(job.output_dir, deeplesion.IMAGES_DIR, rec.relative_path), sl.noisy)
     write_hu_png(os.path.join(job.output_dir, deeplesion.CLEAN_DIR, rec.relative_path), sl.clean)
-    mask_path = os.path.join(job.output_dir, deeplesion.MASKS_DIR, rec.relative_path)
-    os.makedirs(os.path.dirname(mask_path), exist_ok=True)
-    if not cv2.imwrite(mask_path, sl.mask.astype(np.uint8) * 255):
-        raise DataError(f"{mask_path}: could not write")
+    outputs.write_png(os.path.join(job.output_dir, deeplesion.MASKS_DIR, rec.relative_path),
+                      sl.mask.astype(np.uint8) * 255, job.output_dir)
     return rec
 
 

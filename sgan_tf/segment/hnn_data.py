@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from sgan_tf import outputs
 from sgan_tf.data.deeplesion import DeepLesionSet, LesionRecord
 from sgan_tf.enhance import Enhancer
 from sgan_tf.segment import grabcut, inputs
@@ -157,9 +158,7 @@ def load_cached(path: str, key: str) -> RoiSet | None:
 
 def save_cached(path: str, key: str, rois: RoiSet) -> None:
     """Writes `rois` with its key to `path` (via a temporary file, so a crash leaves no half-written cache)."""
-    tmp = f"{path}.tmp.npz"
-    np.savez(tmp, key=np.asarray(key), **dataclasses.asdict(rois))
-    os.replace(tmp, path)
+    outputs.write_npz(path, {"key": np.asarray(key), **dataclasses.asdict(rois)})
 
 
 def augment(image: tf.Tensor, label: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

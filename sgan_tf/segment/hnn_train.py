@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from sgan_tf import outputs
 from sgan_tf.data.ct import parse_window
 from sgan_tf.data.deeplesion import DeepLesionSet
 from sgan_tf.errors import DataError, UserError
@@ -30,8 +31,9 @@ from sgan_tf.evaluate import scores
 from sgan_tf.models import precision
 from sgan_tf.segment import grabcut, hnn, hnn_data, inputs
 from sgan_tf.training.config import CONFIG_FILE, load_saved
-from sgan_tf.training.loop import RunSettings, Trainer, raise_failed
-from sgan_tf.training.strategy import make_strategy
+from sgan_tf.training import run_folder
+from sgan_tf.training.loop import RunSettings, Trainer, raise_failed, start_run
+from sgan_tf.training.strategy import is_chief, make_strategy
 
 STAGE = "hnn"
 THRESHOLD = 0.5
@@ -137,11 +139,12 @@ class HNNTrainer(Trainer):
         self._outputs = tf.function(lambda x: self.model(x, training=False))
 
     def initialise(self) -> int:
-        """Restores the latest checkpoint, or else loads the backbone weights; the global step."""
-        if tf.train.latest_checkpoint(self.model_dir):
-            return self.restore()
-        hnn.load_backbone_weights(self.model, self.config.backbone_weights)
-        return 0
+        """Restores the newest checkpoint that can be restored, or else loads the backbone
+        weights; the global step."""
+        step = self.restore()
+        if self.restored is None:
+            hnn.load_backbone_weights(self.model, self.config.backbone_weights)
+        return step
 
     def _replica_step(self, x: tf.Tensor, y: tf.Tensor) -> dict[str, tf.Tensor]:
         average = lambda v: tf.nn.compute_average_loss(v, global_batch_size=self.config.batch_size)
@@ -222,11 +225,18 @@ def load_rois(config: HNNConfig, dataset: DeepLesionSet, enhancer, name: str, ch
     return rois
 
 
-def train(config: HNNConfig) -> dict:
-    """Trains an HNN as configured, resuming from config.model_dir if it has checkpoints."""
+def train(config: HNNConfig, restart: bool = False) -> dict:
+    """Trains an HNN as configured, resuming from config.model_dir if it has checkpoints
+    (`restart`: from step 0, the earlier run set aside; loop.start_run), with the folder locked."""
     config = dataclasses.replace(config, filters=tuple(int(f) for f in config.filters))
     config.validate()
     strategy = make_strategy(config.strategy, config.num_cpu_devices)
+    with start_run(config.model_dir, is_chief(strategy), restart, CONFIG_FILE):
+        return _train(config, strategy)
+
+
+def _train(config: HNNConfig, strategy: tf.distribute.Strategy) -> dict:
+    """The run of `train`, model_dir locked."""
     saved = load_saved(config.model_dir)
     if saved is not None:
         for change in check_compatible(config, saved):
@@ -238,9 +248,7 @@ def train(config: HNNConfig) -> dict:
     trainer = HNNTrainer(config, strategy)
     start = trainer.initialise()
     if trainer.chief:
-        os.makedirs(config.model_dir, exist_ok=True)
-        with open(os.path.join(config.model_dir, CONFIG_FILE), "w") as f:
-            f.write(config.to_json())
+        outputs.write_file(os.path.join(config.model_dir, CONFIG_FILE), config.to_json())
     train_rois = load_rois(config, dataset, enhancer, "train", trainer.chief)
     if not len(train_rois):
         raise DataError(f"{config.data_dir}: no usable lesion in the training split (Train_Val_Test = 1)")
@@ -250,20 +258,24 @@ def train(config: HNNConfig) -> dict:
     return trainer.fit(train_rois, val_rois, start)
 
 
-def load_hnn(model_dir: str, checkpoint: str | None = None) -> hnn.HNN:
-    """The HNN of a training run (its latest checkpoint unless `checkpoint`)."""
+def load_hnn(model_dir: str, checkpoint: str | None = None) -> tuple[hnn.HNN, str]:
+    """The HNN of a training run and the checkpoint it came from: `checkpoint`, or else the
+    newest one that can be restored (older ones are tried in turn, with a warning)."""
     saved = load_saved(model_dir) if os.path.isdir(model_dir) else None
     if saved is None or saved.get("stage") != STAGE:
         raise UserError(f"{model_dir}: not an HNN training model_dir (no {CONFIG_FILE} with stage {STAGE!r})")
-    checkpoint = checkpoint or tf.train.latest_checkpoint(model_dir)
-    if checkpoint is None:
-        raise UserError(f"{model_dir} holds no checkpoint yet")
-    model = build_model(saved["filters"], saved["input_size"])
-    try:
-        tf.train.Checkpoint(model=model).restore(checkpoint).assert_existing_objects_matched().expect_partial()
-    except (AssertionError, ValueError, tf.errors.OpError) as e:
-        raise UserError(f"{checkpoint} does not hold the HNN described in {CONFIG_FILE}: {e}") from e
-    return model
+
+    def restore(path: str) -> hnn.HNN:
+        model = build_model(saved["filters"], saved["input_size"])
+        try:
+            tf.train.Checkpoint(model=model).read(path).assert_existing_objects_matched().expect_partial()
+        except (AssertionError, ValueError, IndexError, tf.errors.OpError) as e:
+            raise UserError(f"{path} does not hold the HNN described in {CONFIG_FILE}: {e}") from e
+        return model
+
+    if checkpoint is not None:
+        return restore(checkpoint), checkpoint
+    return run_folder.load_newest(model_dir, restore, "retrain it or give another HNN run")
 
 
 def predict(model: hnn.HNN, composites: np.ndarray, batch_size: int = 16) -> np.ndarray:

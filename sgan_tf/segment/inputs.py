@@ -107,5 +107,5 @@ def roi_inputs(
                 roi_truth = recist.crop(truth, box, pad_value=0)
                 truth = _resize_mask(roi_truth, result.og.shape[0])
             yield RoiInput(rec, result.composite, box, zoom, recist.to_roi(rec.recist, box, zoom), truth)
-        except DataError as e:
+        except (DataError, cv2.error) as e:
             yield rec, str(e)

@@ -8,18 +8,19 @@ row, label k for its k-th row when it has several (sgan_tf/data/deeplesion.py re
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator
 
 import cv2
 import numpy as np
-import tensorflow as tf
 from absl import logging
 
+from sgan_tf import outputs
 from sgan_tf.data.deeplesion import DeepLesionSet, LesionRecord, read_mask_file
 from sgan_tf.errors import DataError, UserError
 from sgan_tf.segment import grabcut, inputs
+from sgan_tf.training import run_folder
+from sgan_tf.training.config import load_saved
 
 HNN_THRESHOLD = 0.5
 
@@ -44,7 +45,7 @@ class HNNSegmenter:
     def __init__(self, model_dir: str):
         from sgan_tf.segment import hnn_train
 
-        self.model = hnn_train.load_hnn(model_dir)
+        self.model, _ = hnn_train.load_hnn(model_dir)
         self.model_dir = model_dir
 
     def __call__(self, roi: inputs.RoiInput) -> np.ndarray:
@@ -56,12 +57,8 @@ class HNNSegmenter:
 
 def hnn_variant(model_dir: str) -> str | None:
     """The variant an HNN run was trained on (its config.json), or None if not an HNN run."""
-    path = os.path.join(model_dir, "config.json")
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        saved = json.load(f)
-    return saved.get("variant") if saved.get("stage") == "hnn" else None
+    saved = load_saved(model_dir)
+    return saved.get("variant") if saved is not None and saved.get("stage") == "hnn" else None
 
 
 def hnn_models(path: str | None) -> dict[str, str]:
@@ -77,7 +74,7 @@ def hnn_models(path: str | None) -> dict[str, str]:
     for name in sorted(os.listdir(path)):
         sub = os.path.join(path, name)
         if os.path.isdir(sub) and (variant := hnn_variant(sub)) is not None:
-            if tf.train.latest_checkpoint(sub) is None:
+            if not run_folder.checkpoints(sub):
                 logging.warning("%s: HNN run without a checkpoint yet (unfinished?); variant %s has no HNN row",
                                 sub, variant)
                 continue
@@ -101,34 +98,41 @@ def segment_records(
             continue
         try:
             yield item, item.to_slice_mask(segmenter(item))
-        except DataError as e:
+        except (DataError, cv2.error) as e:
             yield item.record, str(e)
 
 
-def write_masks(pred_dir: str, dataset: DeepLesionSet, masks: dict[str, np.ndarray], overwrite: bool) -> list[str]:
-    """Writes `<pred_dir>/<File_name>` per slice from {item_id: slice mask}; returns the paths.
+def prediction_path(pred_dir: str, rec: LesionRecord) -> str:
+    """`<pred_dir>/<File_name>`, the predicted mask file of a lesion's slice (inside pred_dir)."""
+    return outputs.inside(pred_dir, rec.file_name, rec.describe())
+
+
+def write_masks(pred_dir: str, dataset: DeepLesionSet, masks: dict[str, np.ndarray],
+                overwrite: bool) -> tuple[list[str], list[str]]:
+    """Writes `<pred_dir>/<File_name>` per slice from {item_id: slice mask} with
+    `outputs.write_file`; returns (the paths written, a message per file that could not be).
     A slice with several lesion rows gets labels (k-th row -> k + 1), otherwise 0/255."""
     by_file: dict[str, list[LesionRecord]] = {}
     for rec in dataset.records:
         by_file.setdefault(rec.file_name, []).append(rec)
-    written = []
-    for file_name, recs in by_file.items():
+    written, failed = [], []
+    for recs in by_file.values():
         present = [r for r in recs if r.item_id in masks]
         if not present:
             continue
-        path = os.path.join(pred_dir, file_name)
-        if os.path.exists(path) and not overwrite:
-            raise UserError(f"{path} exists (use --overwrite)")
         out = np.zeros(masks[present[0].item_id].shape, np.uint8)
         for rec in present:
             out[masks[rec.item_id] > 0] = 255 if len(recs) == 1 else rec.lesion_index + 1
-        os.makedirs(pred_dir, exist_ok=True)
-        if not cv2.imwrite(path, out):
-            raise UserError(f"{path}: could not write")
-        written.append(path)
-    return written
+        try:
+            path = prediction_path(pred_dir, recs[0])
+            if os.path.lexists(path) and not overwrite:
+                raise DataError(f"{path} exists (use --overwrite)")
+            written.append(outputs.write_png(path, out, pred_dir))
+        except DataError as e:
+            failed.append(str(e))
+    return written, failed
 
 
 def read_prediction(pred_dir: str, dataset: DeepLesionSet, rec: LesionRecord) -> np.ndarray | None:
     """The predicted mask of one lesion from a `write_masks` folder, or None if missing."""
-    return read_mask_file(os.path.join(pred_dir, rec.file_name), rec, dataset.rows_in_slice(rec))
+    return read_mask_file(prediction_path(pred_dir, rec), rec, dataset.rows_in_slice(rec))

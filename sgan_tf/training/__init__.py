@@ -6,11 +6,12 @@ import os
 
 from absl import logging
 
+from sgan_tf import outputs
 from sgan_tf.data import ct_pairs, synthesis
 from sgan_tf.data import images as images_lib
 from sgan_tf.training.config import CONFIG_FILE, TrainConfig, check_compatible, load_saved
 from sgan_tf.training.strategy import is_chief, make_strategy
-from sgan_tf.training.loop import NonFiniteLossError
+from sgan_tf.training.loop import NonFiniteLossError, start_run
 from sgan_tf.training.trainer import GANTrainer, build_dataset_fn
 
 __all__ = ["GANTrainer", "NonFiniteLossError", "TrainConfig", "load_sources", "train"]
@@ -52,18 +53,18 @@ def load_sources(config: TrainConfig):
     return train_images, ct, val_sets
 
 
-def train(config: TrainConfig) -> dict:
-    """Trains one GAN stage as configured, resuming from config.model_dir if it has checkpoints."""
+def train(config: TrainConfig, restart: bool = False) -> dict:
+    """Trains one GAN stage as configured, resuming from config.model_dir if it has checkpoints
+    (`restart`: from step 0, the earlier run set aside; loop.start_run), with the folder locked."""
     config = config.resolved()
     strategy = make_strategy(config.strategy, config.num_cpu_devices)
-    saved = load_saved(config.model_dir)
-    if saved is not None:
-        for change in check_compatible(config, saved):
-            logging.warning("Resuming with changed data settings (%s): pairs differ from the earlier run", change)
-    train_images, ct, val_sets = load_sources(config)
-    trainer = GANTrainer(config, strategy, build_dataset_fn(config, train_images, ct), val_sets)
-    if is_chief(strategy):
-        os.makedirs(config.model_dir, exist_ok=True)
-        with open(os.path.join(config.model_dir, CONFIG_FILE), "w") as f:
-            f.write(config.to_json())
-    return trainer.fit()
+    with start_run(config.model_dir, is_chief(strategy), restart, CONFIG_FILE):
+        saved = load_saved(config.model_dir)
+        if saved is not None:
+            for change in check_compatible(config, saved):
+                logging.warning("Resuming with changed data settings (%s): pairs differ from the earlier run", change)
+        train_images, ct, val_sets = load_sources(config)
+        trainer = GANTrainer(config, strategy, build_dataset_fn(config, train_images, ct), val_sets)
+        if is_chief(strategy):
+            outputs.write_file(os.path.join(config.model_dir, CONFIG_FILE), config.to_json())
+        return trainer.fit()

@@ -186,11 +186,20 @@ CONFIG_FILE = "config.json"
 
 
 def load_saved(model_dir: str) -> dict | None:
+    """model_dir's config.json, or None without one; UserError if it cannot be read."""
     path = os.path.join(model_dir, CONFIG_FILE)
-    if not os.path.exists(path):
+    if not os.path.isfile(path):
         return None
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise UserError(f"{path} is not valid JSON (truncated?): {e}") from e
+    except OSError as e:
+        raise UserError(f"{path}: cannot read: {e.strerror or e}") from e
+    if not isinstance(saved, dict):
+        raise UserError(f"{path} is not a training configuration (a JSON object)")
+    return saved
 
 
 # Fields that change which pairs a step sees; changing them on resume is allowed (e.g. a new

@@ -2,27 +2,33 @@
 
 `GANTrainer` (every GAN stage and DnCNN) and the HNN trainer subclass `Trainer`; they supply
 the model-specific step and validation, and the loop does the rest the same way for both:
-resume from ckpt-<step>, TensorBoard scalars under model_dir/logs, a progress line with
-steps/s, validation and checkpoints on a schedule, and a stop without saving when a loss turns
-NaN/inf.
+resume from the newest ckpt-<step> that can be restored (older ones are tried in turn, with a
+warning; training/run_folder.py), TensorBoard scalars under model_dir/logs, a progress line
+with steps/s, validation and checkpoints on a schedule, and a stop without saving when a loss
+turns NaN/inf. A run keeps its own last `keep_checkpoints` checkpoints and never deletes one
+it did not write; a folder holding checkpoint files of which none can be restored is refused
+(the train functions' `restart` sets them aside first, `start_run`). A checkpoint or
+TensorBoard log that cannot be written stops the run with a UserError.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 import math
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import tensorflow as tf
 from absl import logging
 
 from sgan_tf.errors import NonFiniteLossError, UserError
 from sgan_tf.models.precision import PRECISIONS
+from sgan_tf.training import run_folder
 from sgan_tf.training.strategy import is_chief, worker_id
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -50,13 +56,24 @@ class RunSettings:
         return [
             (self.batch_size > 0 and self.train_steps > 0, "--batch_size and --train_steps must be positive"),
             (self.learning_rate > 0, "--learning_rate must be positive"),
-            (self.checkpoint_every > 0 and self.val_every > 0 and self.log_every > 0,
-             "--checkpoint_every, --val_every and --log_every must be positive"),
+            (self.checkpoint_every > 0 and self.val_every > 0 and self.log_every > 0 and self.keep_checkpoints > 0,
+             "--checkpoint_every, --val_every, --log_every and --keep_checkpoints must be positive"),
             (self.strategy in STRATEGIES, f"unknown --strategy={self.strategy!r}"),
             (self.num_cpu_devices == 0 or self.strategy == "mirrored",
              "--num_cpu_devices only applies with --strategy=mirrored"),
             (self.precision in PRECISIONS, f"unknown --precision={self.precision!r}; use one of {', '.join(PRECISIONS)}"),
         ]
+
+
+@contextlib.contextmanager
+def start_run(model_dir: str, chief: bool, restart: bool, config_file: str) -> Iterator[None]:
+    """The block of a training run: model_dir locked (run_folder.locked); with `restart` the
+    earlier run's checkpoints, logs and `config_file` set aside first, so it starts from step 0."""
+    with run_folder.locked(model_dir, chief):
+        if restart and chief and (aside := run_folder.set_aside(model_dir, also=(config_file,))):
+            logging.warning("--restart: training from step 0; the earlier run's checkpoints, logs and %s are in %s",
+                            config_file, aside)
+        yield
 
 
 def raise_failed(checks: list[tuple[bool, str]]) -> None:
@@ -82,29 +99,65 @@ class Trainer(abc.ABC):
         self.model_dir = model_dir
         self.chief = is_chief(self.strategy)
         self.checkpoint = checkpoint
+        self.restored: str | None = None  # the checkpoint `restore` resumed from
         self._write_dir = model_dir if self.chief else tempfile.mkdtemp(prefix=f"{prefix}_{worker_id(self.strategy)}_")
-        self.manager = tf.train.CheckpointManager(
-            checkpoint, self._write_dir, max_to_keep=self.config.keep_checkpoints, checkpoint_name="ckpt"
-        )
+        self._written: list[str] = []  # this run's checkpoints, oldest first: the only ones it deletes
+
+    def _restore_from(self, path: str) -> None:
+        """Every object of the run from `path`; expect_partial: checkpoints written by
+        tf.train.CheckpointManager (before run_folder) also hold its save counter."""
+        self.checkpoint.read(path).assert_existing_objects_matched().expect_partial()
 
     def restore(self) -> int:
-        """Restores model_dir's latest checkpoint, if any; returns the global step (0 if none)."""
-        latest = tf.train.latest_checkpoint(self.model_dir)
-        if latest:
-            try:
-                self.checkpoint.restore(latest).assert_existing_objects_matched()
-            except (AssertionError, ValueError, tf.errors.OpError) as e:
-                raise UserError(f"{latest} does not match this model ({type(e).__name__}); use a new --model_dir "
-                                "or the model flags it was trained with") from e
-            logging.info("Resumed from %s at global step %d", latest, int(self.global_step.numpy()))
+        """Restores model_dir's newest checkpoint that can be restored (module docstring); returns
+        the global step (0 without checkpoints)."""
+        found = run_folder.restore_newest(
+            self.model_dir, self._restore_from,
+            "use a new --model_dir, the model flags it was trained with, or --restart to train from step 0 "
+            "(the checkpoints are kept in a folder of their own)")
+        if found is None:
+            if files := run_folder.leftovers(self.model_dir):
+                raise UserError(f"--model_dir={self.model_dir} holds checkpoint files ({', '.join(files[:4])}) but no "
+                                "checkpoint index (ckpt-<step>.index) to resume from; pass --restart to train from "
+                                "step 0 (they are kept in a folder of their own)")
+            return int(self.global_step.numpy())
+        self.restored = found[1]
+        if os.path.normpath(self.restored) != os.path.normpath(named := self._state_latest()):
+            logging.warning("Resuming from %s, the newest checkpoint that can be restored (the %s file named %s)",
+                            self.restored, run_folder.STATE_FILE, named)
+        logging.info("Resumed from %s at global step %d", self.restored, int(self.global_step.numpy()))
         return int(self.global_step.numpy())
 
+    def _state_latest(self) -> str:
+        try:
+            return tf.train.latest_checkpoint(self.model_dir) or "none"
+        except (ValueError, tf.errors.OpError) as e:  # an empty or unreadable state file
+            return f"none ({type(e).__name__})"
+
     def save(self) -> str:
-        path = self.manager.save(checkpoint_number=int(self.global_step.numpy()))
+        """Writes ckpt-<global step>; the chief then deletes its own checkpoints beyond
+        keep_checkpoints and rewrites the state file. UserError if it cannot be written."""
+        path = os.path.join(self._write_dir, f"{run_folder.PREFIX}-{int(self.global_step.numpy())}")
+        try:
+            self.checkpoint.write(path)
+        except (tf.errors.OpError, OSError) as e:
+            raise UserError(f"could not write checkpoint {path}: {run_folder.brief(e)}; training "
+                            f"stopped (last checkpoint: {self._last_checkpoint()})") from e
         if not self.chief:
             shutil.rmtree(self._write_dir, ignore_errors=True)
             os.makedirs(self._write_dir, exist_ok=True)
+            return path
+        if path in self._written:
+            self._written.remove(path)
+        self._written.append(path)
+        while len(self._written) > self.config.keep_checkpoints:
+            run_folder.delete_checkpoint(self._written.pop(0))
+        run_folder.write_state(self.model_dir, path)
         return path
+
+    def _last_checkpoint(self) -> str:
+        found = run_folder.checkpoints(self.model_dir)
+        return found[0] if found else "none (no checkpoint was saved yet)"
 
     # -- subclass hooks ------------------------------------------------------------------------
 
@@ -127,7 +180,7 @@ class Trainer(abc.ABC):
         if start >= cfg.train_steps:
             logging.info("Already at step %d >= --train_steps=%d; nothing to train.", start, cfg.train_steps)
             return {"global_step": start, "validation": self.validate(None, start), "metrics": {}}
-        writer = tf.summary.create_file_writer(os.path.join(self._write_dir, "logs")) if self.chief else None
+        writer = TensorBoardLogs(os.path.join(self._write_dir, run_folder.LOGS)) if self.chief else None
         logging.info("Training %s from step %d to %d on %d replica(s); checkpoints: %s/ckpt-<step>; "
                      "TensorBoard: tensorboard --logdir %s", self.name, start, cfg.train_steps,
                      self.strategy.num_replicas_in_sync, self.model_dir, os.path.join(self.model_dir, "logs"))
@@ -137,10 +190,9 @@ class Trainer(abc.ABC):
         for step in range(start, cfg.train_steps):
             metrics, extras = self.train_step(iterator, step)
             if bad := [k for k, v in metrics.items() if not math.isfinite(v)]:
-                kept = tf.train.latest_checkpoint(self.model_dir)
                 raise NonFiniteLossError(
                     f"non-finite {', '.join(bad)} at step {step + 1} ({metrics}); training stopped, "
-                    f"last good checkpoint kept: {kept or 'none (no checkpoint was saved yet)'}")
+                    f"last good checkpoint kept: {self._last_checkpoint()}")
             done = step + 1
             self.global_step.assign(done)
             if writer is not None:
@@ -164,3 +216,33 @@ class Trainer(abc.ABC):
         if writer is not None:
             writer.close()
         return {"global_step": cfg.train_steps, "validation": val, "metrics": metrics}
+
+
+class TensorBoardLogs:
+    """A tf.summary file writer (the same `as_default`, `flush`, `close`) whose failures to
+    write, such as a full disk, are UserErrors naming the folder."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+        with self._errors():
+            self._writer = tf.summary.create_file_writer(folder)
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (tf.errors.OpError, OSError) as e:
+            raise UserError(f"cannot write TensorBoard logs to {self.folder}: {run_folder.brief(e)}") from e
+
+    @contextlib.contextmanager
+    def as_default(self, step: int) -> Iterator[None]:
+        with self._errors(), self._writer.as_default(step=step):
+            yield
+
+    def flush(self) -> None:
+        with self._errors():
+            self._writer.flush()
+
+    def close(self) -> None:
+        with self._errors():
+            self._writer.close()

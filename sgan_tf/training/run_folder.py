@@ -1,0 +1,162 @@
+"""A training run folder (--model_dir): its lock, and its checkpoints ckpt-<step>.
+
+**Lock.** The chief holds an exclusive `flock` on model_dir/.lock (the file names its pid and
+host) from before it reads the folder until its run ends; the kernel drops it when the process
+exits, even on kill -9. A second run on the folder is a UserError naming the holder.
+
+**Checkpoints** are found by their ckpt-<step>.index files, newest step first, so a missing,
+empty or damaged `checkpoint` state file loses nothing; `restore_newest` tries them in turn and
+warns about each one that cannot be restored. `write_state` rewrites the state file (for
+tf.train.latest_checkpoint and TensorBoard) after each save. `set_aside` moves an earlier
+run's checkpoints and logs into a folder of their own (--restart): nothing is deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import glob
+import os
+import re
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import tensorflow as tf
+from absl import logging
+
+from sgan_tf import outputs
+from sgan_tf.errors import DataError, UserError
+
+LOCK_FILE = ".lock"
+STATE_FILE = "checkpoint"
+PREFIX = "ckpt"
+LOGS = "logs"
+_STEP = re.compile(rf"{PREFIX}-(\d+)$")
+_FILES = re.compile(rf"{PREFIX}-\d+\.(index|data-\d+-of-\d+)$")
+
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def locked(model_dir: str, chief: bool = True) -> Iterator[None]:
+    """Holds model_dir's lock (created with the folder) while the block runs; only the chief
+    locks, the other workers of a multi-worker run share the chief's folder."""
+    if not chief:
+        yield
+        return
+    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
+        raise UserError(f"--model_dir={model_dir} is a file, not a folder")
+    path = os.path.join(model_dir, LOCK_FILE)
+    try:
+        os.makedirs(model_dir, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as e:
+        raise UserError(f"--model_dir={model_dir}: cannot create {LOCK_FILE}: {e.strerror or e}") from e
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            raise UserError(f"--model_dir={model_dir} is in use by a training run ({holder}); wait for it to "
+                            "finish or use another --model_dir") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def checkpoint_step(path: str) -> int | None:
+    """The step of a ckpt-<step> path, None for other names."""
+    match = _STEP.search(os.path.basename(path))
+    return int(match.group(1)) if match else None
+
+
+def checkpoints(model_dir: str) -> list[str]:
+    """Paths (prefixes) of model_dir's checkpoints, newest step first, by their .index files."""
+    found = {}
+    for index in glob.glob(os.path.join(glob.escape(model_dir), f"{PREFIX}-*.index")):
+        path = index[: -len(".index")]
+        if (step := checkpoint_step(path)) is not None and os.path.isfile(index):
+            found[step] = path
+    return [found[step] for step in sorted(found, reverse=True)]
+
+
+def leftovers(model_dir: str) -> list[str]:
+    """Names of checkpoint files in model_dir (the state file, ckpt-<step>.index and .data-*),
+    whether readable or not."""
+    if not os.path.isdir(model_dir):
+        return []
+    return sorted(n for n in os.listdir(model_dir) if n == STATE_FILE or _FILES.match(n))
+
+
+def brief(error: Exception, limit: int = 300) -> str:
+    """An error's message on one line, without TensorFlow's '{{function_node ...}}' prefix."""
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", getattr(error, "message", None) or str(error))
+    text = " ".join(line.strip() for line in text.splitlines() if line.strip()) or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, AssertionError):
+        return f"does not match this model ({brief(error)})"
+    if isinstance(error, UserError):
+        return str(error)
+    return f"is damaged or unreadable ({type(error).__name__}: {brief(error)})"
+
+
+def restore_newest(model_dir: str, restore: Callable[[str], T], advice: str) -> tuple[T, str] | None:
+    """`restore(path)` on model_dir's checkpoints, newest first, until one succeeds: (its result,
+    its path); None without checkpoints. Each failure is a warning; UserError (with `advice`)
+    when every checkpoint fails."""
+    failures = []
+    for path in checkpoints(model_dir):
+        try:
+            return restore(path), path
+        except (AssertionError, ValueError, IndexError, KeyError, UserError, tf.errors.OpError) as e:
+            failures.append(f"{os.path.basename(path)} {_reason(e)}")
+            logging.warning("Cannot restore %s: it %s; trying the previous checkpoint", path, _reason(e))
+    if failures:
+        raise UserError(f"no checkpoint in {model_dir} can be restored: {'; '.join(failures)}; {advice}")
+    return None
+
+
+def load_newest(model_dir: str, load: Callable[[str], T], advice: str) -> tuple[T, str]:
+    """`restore_newest` for loading a trained model: UserError without any checkpoint."""
+    found = restore_newest(model_dir, load, advice)
+    if found is None:
+        raise UserError(f"{model_dir} holds no checkpoint yet")
+    return found
+
+
+def write_state(model_dir: str, latest: str) -> None:
+    """model_dir's `checkpoint` state file: `latest` and every checkpoint in the folder."""
+    names = [os.path.basename(p) for p in reversed(checkpoints(model_dir))]
+    lines = [f'model_checkpoint_path: "{os.path.basename(latest)}"']
+    lines += [f'all_model_checkpoint_paths: "{name}"' for name in names]
+    try:
+        outputs.write_file(os.path.join(model_dir, STATE_FILE), "\n".join(lines) + "\n")
+    except DataError as e:
+        raise UserError(f"{e}; training stopped") from e
+
+
+def delete_checkpoint(path: str) -> None:
+    """Removes the files of one checkpoint (its .index and .data-* shards)."""
+    for name in glob.glob(glob.escape(path) + ".*"):
+        os.remove(name)
+
+
+def set_aside(model_dir: str, also: tuple[str, ...] = ()) -> str | None:
+    """Moves the checkpoint files, logs and the files named in `also` of earlier runs into
+    model_dir/before_restart_<time>_<random>/ (--restart); returns that folder, or None when
+    there was nothing to move."""
+    names = leftovers(model_dir) + [n for n in (LOGS, *also) if os.path.lexists(os.path.join(model_dir, n))]
+    if not names:
+        return None
+    aside = tempfile.mkdtemp(prefix=time.strftime("before_restart_%Y%m%d-%H%M%S_"), dir=model_dir)
+    for name in names:
+        os.rename(os.path.join(model_dir, name), os.path.join(aside, name))
+    return aside
