@@ -183,7 +183,8 @@ def _data_files(path: str, value: str, listed: list[str], max_files: int) -> lis
         try:
             numbers = range(*(int(v) for v in (parts[1], int(parts[2]) + 1, *parts[3:])))
             if len(numbers) > max_files:
-                raise _fail(path, f"ElementDataFile = {value!r} names {len(numbers)} files, more than the image has rows")
+                raise _fail(path, f"ElementDataFile = {value!r} names {len(numbers)} files, "
+                                  "more than the image has rows")
             names = [parts[0] % i for i in numbers]
         except (ValueError, TypeError):
             raise _fail(path, f"ElementDataFile = {value!r}: expected 'pattern first last [step]'") from None
