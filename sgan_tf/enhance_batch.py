@@ -313,6 +313,7 @@ def _write_derived(item: Item, folder: str, result: EnhanceResult, box: recist.R
     dicom.write_derived(
         item.source, result.enhanced_hu, os.path.join(folder, "enhanced.dcm"), series_uid=series_uid,
         series_description=f"sgan-tf {_SERIES_LABELS[result.variant]}", deidentify=options.deidentify,
+        overwrite=True,  # the item folder is being (re)made: an earlier attempt's file goes
     )
     return True
 

@@ -40,6 +40,7 @@ from scipy import ndimage as ndi
 from skimage.metrics import structural_similarity
 
 from sgan_tf.data import images as images_lib
+from sgan_tf.data import metaimage
 from sgan_tf.data.ct import NETWORK_WINDOW, WINDOWS, Window
 from sgan_tf.errors import DataError
 
@@ -117,67 +118,6 @@ def natural_table(
     return rows
 
 
-# -- MetaImage --------------------------------------------------------------------------------
-
-_MET_TYPES = {
-    "MET_UCHAR": "u1", "MET_CHAR": "i1", "MET_USHORT": "u2", "MET_SHORT": "i2",
-    "MET_UINT": "u4", "MET_INT": "i4", "MET_FLOAT": "f4", "MET_DOUBLE": "f8",
-}
-
-
-def _read_header(path: str) -> dict[str, str]:
-    header = {}
-    with open(path, encoding="ascii", errors="replace") as f:
-        for line in f:
-            if "=" in line:
-                key, value = line.split("=", 1)
-                header[key.strip()] = value.strip()
-    return header
-
-
-def read_metaimage(path: str) -> np.ndarray:
-    """A MetaImage (.mhd header + raw data) as an array of shape DimSize reversed ([z,] y, x).
-
-    Supports uncompressed data in one file or one file per slice (`name_%03d.raw first last
-    step`), either byte order; other layouts (LOCAL, LIST, compressed) raise DataError.
-    """
-    if not os.path.isfile(path):
-        raise DataError(f"{path}: MetaImage header not found")
-    h = _read_header(path)
-    try:
-        dims = [int(v) for v in h["DimSize"].split()]
-        kind = _MET_TYPES[h["ElementType"]]
-        data_file = h["ElementDataFile"]
-        ndims = int(h.get("NDims", len(dims)))
-    except (KeyError, ValueError) as e:
-        raise DataError(f"{path}: unsupported or incomplete MetaImage header ({e!r})") from e
-    if ndims != len(dims):
-        raise DataError(f"{path}: NDims={ndims} but DimSize has {len(dims)} values")
-    if h.get("CompressedData", "False").lower() == "true" or data_file.split()[0] in ("LOCAL", "LIST"):
-        raise DataError(f"{path}: compressed, LOCAL or LIST MetaImage data is not supported")
-    msb = h.get("BinaryDataByteOrderMSB", h.get("ElementByteOrderMSB", "False")).lower() == "true"
-    dtype = np.dtype(kind).newbyteorder(">" if msb else "<")
-    folder = os.path.dirname(path)
-    parts = data_file.split()
-    if len(parts) == 4 and "%" in parts[0]:
-        first, last, step = (int(v) for v in parts[1:])
-        files = [parts[0] % i for i in range(first, last + 1, step)]
-    else:
-        files = [data_file]
-    shape = tuple(reversed(dims))
-    per_file = int(np.prod(shape)) // len(files)
-    chunks = []
-    for name in files:
-        full = os.path.join(folder, name)
-        if not os.path.isfile(full):
-            raise DataError(f"{path}: data file {full} not found")
-        chunk = np.fromfile(full, dtype=dtype)
-        if chunk.size != per_file:
-            raise DataError(f"{full}: {chunk.size} values, expected {per_file} (DimSize {h['DimSize']})")
-        chunks.append(chunk)
-    return np.concatenate(chunks).reshape(shape).astype(dtype.newbyteorder("="))
-
-
 # -- LCD-CT phantom ---------------------------------------------------------------------------
 
 
@@ -187,6 +127,12 @@ def lcd_regions(ground_truth_hu: np.ndarray, size: int = REGION_SIZE) -> tuple[n
     hi = ndi.maximum_filter(ground_truth_hu, size, mode="nearest")
     interior = lo > PHANTOM_MIN_HU
     return interior, interior & (lo == hi)
+
+
+def read_metaimage(path: str) -> np.ndarray:
+    """The voxels of a MetaImage file, shape DimSize reversed ([z,] y, x) (sgan_tf/data/metaimage.py)."""
+    array, _ = metaimage.read(path)
+    return array
 
 
 def load_lcd(root: str, dose: str, signal: str = "signal_present") -> tuple[np.ndarray, np.ndarray]:

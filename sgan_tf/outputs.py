@@ -1,20 +1,27 @@
 """Output folders and the one way every command writes a file into them.
 
-`write_file` (and `write_png`, `write_npy`, `write_json`) keep a write inside its output folder
-(`inside`), refuse a path whose file or any folder below the output folder is a symlink (a link
-planted there cannot redirect a write to another file), and write to a temporary name in the
-target's folder that is then renamed into place: a reader, or a rerun after a crash or a full
-disk, sees the old file or the complete new one, never a part. The output folder itself may
-be a symlink: the user chose it.
+`replacing` is how any file is put at a path: the writer (ours, or a library that wants a path:
+nibabel, pydicom, highdicom) writes a temporary file in the same folder, which is renamed onto
+the path only when complete (`os.replace`), so a reader, or a rerun after a crash or a full
+disk, sees no file, the old file or the whole new one, never a part. It refuses a path that is
+a symlink (a link planted there cannot redirect a write) and, unless `overwrite`, one that
+exists.
+
+`write_file` (and `write_png`, `write_npy`, `write_json`) add the output folder's rules on top:
+a write stays inside its output folder (`inside`), no folder between that folder and the file
+may be a symlink, and missing folders are made. The output folder itself may be a symlink: the
+user chose it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import secrets
 import tempfile
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -54,31 +61,59 @@ def check_no_links(root: str, path: str) -> None:
             raise DataError(f"{current} is a symlink; refusing to write through it")
 
 
+def check_new_file(path: str, overwrite: bool) -> None:
+    """DataError naming `path` if it is a symlink or a folder, or exists and `overwrite` is off."""
+    if os.path.islink(path):
+        raise DataError(f"{path}: is a symlink; refusing to write through it")
+    if os.path.isdir(path):
+        raise DataError(f"{path}: is a folder, not a file")
+    if os.path.exists(path) and not overwrite:
+        raise DataError(f"{path}: exists; not overwritten (pass overwrite=True / --overwrite to replace it)")
+
+
+@contextlib.contextmanager
+def replacing(path: str, overwrite: bool = False) -> Iterator[str]:
+    """Yields a new, empty temporary file beside `path` for the caller to write; on success it
+    is renamed onto `path`, on any error removed (module docstring). Its name ends with the
+    basename of `path`, so writers that pick a format by extension (.nii.gz) pick the same one.
+    OSError becomes a DataError naming `path`."""
+    check_new_file(path, overwrite)
+    folder = os.path.dirname(path) or "."
+    temp = os.path.join(folder, f".{secrets.token_hex(6)}.tmp.{os.path.basename(path)}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))  # mode as umask says
+    except OSError as e:
+        raise DataError(f"{path}: could not write: {e.strerror or e}") from e
+    try:
+        yield temp
+        check_new_file(path, overwrite)  # a file or link put there meanwhile
+        os.replace(temp, path)
+    except OSError as e:
+        raise DataError(f"{path}: could not write: {e.strerror or e}") from e
+    finally:
+        if os.path.lexists(temp):
+            os.remove(temp)
+
+
 def write_file(path: str, data: bytes | str, root: str | None = None) -> str:
     """Writes `data` to `path` inside `root` (default: path's folder) as the module docstring
-    says, creating folders below `root`; DataError naming the path when it cannot."""
+    says, creating folders below `root` and replacing an existing file; DataError naming the
+    path when it cannot."""
     root = root if root is not None else (os.path.dirname(path) or ".")
     target = inside(root, os.path.relpath(os.path.abspath(path), os.path.abspath(root)), "output")
     check_no_links(root, target)
-    folder = os.path.dirname(target)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        os.makedirs(folder, exist_ok=True)
-        check_no_links(root, target)  # a folder made by someone else in the meantime
-        temp = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(8)}.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)  # mode as umask says
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(raw)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            if os.path.exists(temp):
-                os.remove(temp)
-            raise
+        os.makedirs(os.path.dirname(target), exist_ok=True)
     except OSError as e:
         raise DataError(f"{target}: could not write: {e.strerror or e}") from e
+    check_no_links(root, target)  # a folder made by someone else in the meantime
+    with replacing(target, overwrite=True) as temp:
+        with open(temp, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
     return target
 
 

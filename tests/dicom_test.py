@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pydicom
 import pytest
@@ -16,6 +17,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from sgan_tf.data.ct import Window
 from sgan_tf.data.dicom import (
+    DERIVATION,
     INSTALL_DECODERS,
     find_dicom_files,
     read_dicom,
@@ -23,7 +25,10 @@ from sgan_tf.data.dicom import (
     sort_slices,
     write_derived,
 )
+from sgan_tf.data.recist import RoiBox, crop, to_roi
 from sgan_tf.errors import DataError
+
+from conftest import SHARED_DATA
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -425,3 +430,128 @@ def test_pixel_cap_applies_to_every_frame_and_sample(tmp_path, max_pixels):
     max_pixels(128 * 128 - 1)
     with pytest.raises(DataError, match=r"ct.dcm: 128x128 = 16,384 pixels is over the --max_pixels=16,383"):
         read_dicom(ct_copy(tmp_path))
+
+
+# -- derived slices of ROIs and zooms: geometry ------------------------------------------------
+
+TILT = np.deg2rad(18.5)
+ORIENTATIONS = {
+    "axial": [1, 0, 0, 0, 1, 0],
+    "tilted": [1, 0, 0, 0, np.cos(TILT), -np.sin(TILT)],  # gantry tilt, as real_ct/dcmqa_ge_head_dicom
+    "oblique": [np.cos(0.3), np.sin(0.3), 0, -np.sin(0.3) * np.cos(TILT), np.cos(0.3) * np.cos(TILT), -np.sin(TILT)],
+}
+ROIS = {"whole": None, "inside": RoiBox(30, 40, 24), "overhang": RoiBox(-7, 110, 26)}  # CT_small is 128 x 128
+
+
+def pixel_to_patient(ds, column: float, row: float) -> np.ndarray:
+    """Patient coordinates (mm) of the point (column, row) of a slice, from its tags alone."""
+    position = np.array([float(v) for v in ds.ImagePositionPatient])
+    orientation = np.array([float(v) for v in ds.ImageOrientationPatient])
+    row_spacing, column_spacing = (float(v) for v in ds.PixelSpacing)
+    return position + column * column_spacing * orientation[:3] + row * row_spacing * orientation[3:]
+
+
+def zoomed_size(box: RoiBox, zoom: float) -> int:
+    return max(int(round(box.side * zoom)), 1)  # Enhancer's rule
+
+
+@pytest.mark.parametrize("orientation", sorted(ORIENTATIONS))
+@pytest.mark.parametrize("roi", sorted(ROIS))
+@pytest.mark.parametrize("zoom", [1.0, 2.0, 2.5])
+def test_derived_geometry_maps_source_pixels_to_the_same_place(tmp_path, orientation, roi, zoom):
+    source = ct_copy(tmp_path, "src.dcm", ImageOrientationPatient=ORIENTATIONS[orientation], PixelSpacing=[0.7, 0.6])
+    box = ROIS[roi] or RoiBox(0, 0, 128)
+    size = zoomed_size(box, zoom)
+    out = str(tmp_path / "derived.dcm")
+    write_derived(source, np.zeros((size, size)), out, generate_uid(), "roi", roi=ROIS[roi], zoom=zoom)
+    src, ds = pydicom.dcmread(source), pydicom.dcmread(out)
+    assert (ds.Rows, ds.Columns) == (size, size)
+    scale = box.side / size  # source pixels per derived pixel
+    assert [float(v) for v in ds.PixelSpacing] == pytest.approx([0.7 * scale, 0.6 * scale], rel=1e-9)
+    assert list(ds.ImageOrientationPatient) == list(src.ImageOrientationPatient)
+    # The ROI's corner pixels, a middle one, and one outside the slice (overhang) are where they were.
+    points = np.array([[box.x0, box.y0], [box.x0 + box.side - 1, box.y0 + box.side - 1],
+                       [box.x0 + box.side / 2, box.y0 + 3.25], [-3, 120]], np.float64)
+    for (c, r), (u, v) in zip(points, to_roi(points, box, size / box.side)):
+        np.testing.assert_allclose(pixel_to_patient(ds, u, v), pixel_to_patient(src, c, r), atol=1e-4)
+    if roi == "whole" and zoom == 1.0:
+        assert ds.ImagePositionPatient == src.ImagePositionPatient and ds.DerivationDescription == DERIVATION
+
+
+def test_derived_roi_pixels_land_where_the_tags_say(tmp_path):
+    """A blob near the slice corner, cropped (air beyond the border) and enlarged 2.5x by bicubic
+    interpolation as the enhancer does: its centroid in the derived slice maps, through the
+    derived tags, to where the source's tags put it."""
+    source = ct_copy(tmp_path, "src.dcm", ImageOrientationPatient=ORIENTATIONS["oblique"], PixelSpacing=[0.7, 0.6])
+    yy, xx = np.mgrid[:128, :128]
+    blob_at = (8.3, 117.6)  # (column, row) in source pixels
+    hu = -1000.0 + 1000.0 * np.exp(-((xx - blob_at[0]) ** 2 + (yy - blob_at[1]) ** 2) / (2 * 2.5**2))
+    box = RoiBox(-7, 100, 36)
+    size = zoomed_size(box, 2.5)
+    zoomed = cv2.resize(crop(hu.astype(np.float32), box), (size, size), interpolation=cv2.INTER_CUBIC)
+    out = str(tmp_path / "derived.dcm")
+    write_derived(source, zoomed, out, generate_uid(), "roi", roi=box, zoom=2.5)
+    weight = np.clip(read_dicom(out).hu + 1000.0, 0, None)
+    weight[weight < 20] = 0  # the blob, not the rounding noise of the air around it
+    rows, columns = np.mgrid[:size, :size]
+    centroid = ((weight * columns).sum() / weight.sum(), (weight * rows).sum() / weight.sum())
+    expected = pixel_to_patient(pydicom.dcmread(source), *blob_at)
+    np.testing.assert_allclose(pixel_to_patient(pydicom.dcmread(out), *centroid), expected, atol=0.03)  # 0.03 mm
+
+
+def test_derived_description_and_unchanged_tags_for_a_zoomed_roi(tmp_path):
+    out = str(tmp_path / "d.dcm")
+    write_derived(CT_SMALL, np.zeros((65, 65)), out, generate_uid(), "roi", roi=RoiBox(-7, 110, 26), zoom=2.5)
+    ds, src = pydicom.dcmread(out), pydicom.dcmread(CT_SMALL)
+    assert ds.DerivationDescription == (
+        f"{DERIVATION}; source columns -7..18, rows 110..135 (air beyond the slice border); zoom 2.5")
+    assert ds.SliceLocation == src.SliceLocation and ds.FrameOfReferenceUID == src.FrameOfReferenceUID
+    assert ds.SourceImageSequence[0].ReferencedSOPInstanceUID == src.SOPInstanceUID
+    assert ds.SOPInstanceUID != src.SOPInstanceUID
+
+
+def test_derived_zoom_must_match_the_image_and_geometry_must_be_known(tmp_path):
+    out = str(tmp_path / "d.dcm")
+    with pytest.raises(ValueError, match="a 50x50 image is not the 24x24 region at zoom 2.5"):
+        write_derived(CT_SMALL, np.zeros((50, 50)), out, generate_uid(), "x", roi=RoiBox(0, 0, 24), zoom=2.5)
+    no_spacing = ct_copy(tmp_path, "nospacing.dcm", PixelSpacing=None)
+    with pytest.raises(DataError, match=f"^{no_spacing}: no usable PixelSpacing"):
+        write_derived(no_spacing, np.zeros((24, 24)), out, generate_uid(), "x", roi=RoiBox(0, 0, 24))
+    no_orientation = ct_copy(tmp_path, "noorientation.dcm", ImageOrientationPatient=None)
+    with pytest.raises(DataError, match=f"^{no_orientation}: ImagePositionPatient without"):
+        write_derived(no_orientation, np.zeros((48, 48)), out, generate_uid(), "x", roi=RoiBox(0, 0, 24), zoom=2.0)
+    assert not os.path.exists(out)
+    write_derived(no_spacing, read_dicom(CT_SMALL).hu, out, generate_uid(), "x")  # whole slice, zoom 1: as before
+    assert "PixelSpacing" not in pydicom.dcmread(out)
+
+
+def test_derived_refuses_to_overwrite_or_follow_a_link(tmp_path):
+    hu = read_dicom(CT_SMALL).hu
+    out = tmp_path / "d.dcm"
+    out.write_bytes(b"earlier")
+    with pytest.raises(DataError, match=f"^{out}: exists"):
+        write_derived(CT_SMALL, hu, str(out), generate_uid(), "x")
+    assert out.read_bytes() == b"earlier"
+    write_derived(CT_SMALL, hu, str(out), generate_uid(), "x", overwrite=True)
+    np.testing.assert_array_equal(read_dicom(str(out)).hu, hu)
+    link = tmp_path / "link.dcm"
+    link.symlink_to(tmp_path / "target.dcm")
+    with pytest.raises(DataError, match="is a symlink"):
+        write_derived(CT_SMALL, hu, str(link), generate_uid(), "x", overwrite=True)
+    assert not (tmp_path / "target.dcm").exists()
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED_DATA, "real_ct", "dcmqa_ge_head_dicom")),
+                    reason="reference data real_ct/dcmqa_ge_head_dicom not present")
+def test_derived_roi_of_a_real_tilted_slice(tmp_path):
+    source = os.path.join(SHARED_DATA, "real_ct", "dcmqa_ge_head_dicom", "20.dcm")
+    box = RoiBox(480, -10, 48)  # over the right and top borders
+    size = zoomed_size(box, 2.5)
+    out = str(tmp_path / "d.dcm")
+    write_derived(source, np.full((size, size), 20.0), out, generate_uid(), "roi", roi=box, zoom=2.5)
+    src, ds = pydicom.dcmread(source, stop_before_pixels=True), pydicom.dcmread(out)
+    assert float(src.ImageOrientationPatient[5]) == pytest.approx(-0.3173047)
+    points = np.array([[480.0, -10.0], [511.0, 0.0], [527.0, 37.0]])
+    for (c, r), (u, v) in zip(points, to_roi(points, box, size / box.side)):
+        np.testing.assert_allclose(pixel_to_patient(ds, u, v), pixel_to_patient(src, c, r), atol=1e-4)
+    assert "PixelPaddingValue" not in ds and read_dicom(out).hu.shape == (size, size)

@@ -39,12 +39,26 @@ direction cosines), else by InstanceNumber, else by path. `read_series` yields
 new SOPInstanceUID, the caller's SeriesInstanceUID (one per derived series), ImageType
 DERIVED\\SECONDARY, DerivationDescription naming sgan-tf, the caller's SeriesDescription,
 pixels as int16 HU (RescaleSlope 1, RescaleIntercept 0, MONOCHROME2) in Explicit VR Little
-Endian, Rows/Columns/PixelSpacing (and ImagePositionPatient, for the same field of view)
-updated when the size changes, the window kept. Pixel padding, min/max pixel value and
-Modality LUT tags are dropped, since they describe the source's stored values. A source whose
-values `read_dicom` inverted (non-CT MONOCHROME1) gets its window mirrored the same way, so the
-derived slice displays as the source did and reads back to the values written. Big-endian
-sources (a retired encoding) are refused.
+Endian, the window kept. Pixel padding, min/max pixel value and Modality LUT tags are dropped,
+since they describe the source's stored values. A source whose values `read_dicom` inverted
+(non-CT MONOCHROME1) gets its window mirrored the same way, so the derived slice displays as
+the source did and reads back to the values written. Big-endian sources (a retired encoding)
+are refused. Like every writer, it refuses an existing file unless `overwrite` and writes
+safely (sgan_tf/outputs.py).
+
+Geometry: the image covers a region of the source slice edge to edge: the whole slice, or an
+ROI (`recist.RoiBox`, in source pixels; it may reach past the slice border, where the crop
+holds air), enlarged by any zoom (e.g. `Enhancer`'s). Source pixel (c, r) has its centre at
+IPP + c * dc * X + r * dr * Y (IPP = ImagePositionPatient, X and Y the row and column direction
+cosines of ImageOrientationPatient, dr and dc the row and column PixelSpacing). An H x W image
+of a region of R x C source pixels whose first pixel is (x0, y0) has pixels of
+sr = R / H by sc = C / W source pixels, so PixelSpacing becomes (dr * sr, dc * sc), and its
+first pixel's centre lies half an output pixel inside the region's corner edge
+(x0 - 0.5, y0 - 0.5): ImagePositionPatient = IPP + (x0 - 0.5 + sc / 2) * dc * X +
+(y0 - 0.5 + sr / 2) * dr * Y. Orientation, slice position and frame of reference are the
+source's. A source without PixelSpacing (or with a position but no orientation) cannot be
+placed: resizing or cropping it is a DataError. DerivationDescription records the region and
+the zoom.
 
 Patient identity, by default (`deidentify=False`): all patient, study and frame-of-reference
 tags are kept, StudyInstanceUID and FrameOfReferenceUID included, so a PACS files the derived
@@ -75,7 +89,6 @@ Pixel data and overlays are not scrubbed: text burned into the image stays.
 from __future__ import annotations
 
 import copy
-import io
 import os
 from collections.abc import Callable, Iterator
 
@@ -89,10 +102,11 @@ from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 from pydicom.valuerep import DSfloat
 
-from sgan_tf import outputs
 from sgan_tf.data import limits
 from sgan_tf.data.ct import CTSlice, Window, check_finite
+from sgan_tf.data.recist import RoiBox
 from sgan_tf.errors import DataError
+from sgan_tf.outputs import replacing
 
 INSTALL_DECODERS = 'pip install "sgan-tf[dicom]"'
 DERIVATION = "Enhanced by sgan-tf (stacked-GAN CT enhancement)"
@@ -151,6 +165,11 @@ def _read_dataset(path: str, header_only: bool = False) -> Dataset:
         raise DataError(f"{path}: not a DICOM file (no 'DICM' marker after the 128-byte preamble)") from None
     except Exception as exc:  # pydicom raises assorted types (EOFError, ValueError, ...) on corrupt files
         raise DataError(f"{path}: unreadable DICOM file (corrupt or truncated?): {exc}") from exc
+
+
+def read_header(path: str) -> Dataset:
+    """A DICOM file's data set without its pixel data; DataError naming the file if unreadable."""
+    return _read_dataset(path, header_only=True)
 
 
 def _get(ds: Dataset, keyword: str):
@@ -422,15 +441,38 @@ def _deidentify(ds: Dataset, salt: str) -> None:
     ds.DeidentificationMethod = "sgan-tf: PHI blanked/removed, private tags removed, new UIDs"
 
 
-def _shift_position(ds: Dataset, old: tuple[float, float], new: tuple[float, float]) -> None:
-    """Move ImagePositionPatient (the first pixel's centre) so the image edge stays put."""
+def _place(ds: Dataset, name: str, shape: tuple[int, int], roi: RoiBox | None, zoom: float | None) -> str:
+    """Sets PixelSpacing and ImagePositionPatient for an image of `shape` covering `roi` (or the
+    whole slice) edge to edge (module docstring); returns the region for DerivationDescription."""
+    rows, columns = _scalar(ds, "Rows", int), _scalar(ds, "Columns", int)
+    if roi is None and None in (rows, columns):
+        return ""
+    x0, y0, region = (0, 0, (rows, columns)) if roi is None else (roi.x0, roi.y0, (roi.side, roi.side))
+    if zoom is not None and any(abs(n - max(m * zoom, 1.0)) > 0.5 + 1e-6 for n, m in zip(shape, region)):
+        raise ValueError(f"a {shape[0]}x{shape[1]} image is not the {region[0]}x{region[1]} region at zoom {zoom:g}")
+    what = "" if roi is None else (
+        f"; source columns {x0}..{x0 + roi.side - 1}, rows {y0}..{y0 + roi.side - 1}"
+        + (" (air beyond the slice border)" if None not in (rows, columns) and roi.overhangs((rows, columns)) else ""))
+    if roi is None and tuple(shape) == region:
+        return what
+    what += f"; zoom {zoom if zoom is not None else shape[0] / region[0]:g}"
+    spacing = _spacing(ds)
+    if spacing is None:
+        raise DataError(f"{name}: no usable PixelSpacing, so a resized or ROI image cannot be placed "
+                        "in patient coordinates")
+    scale = (region[0] / shape[0], region[1] / shape[1])  # source pixels per output pixel
     position = _floats(ds, "ImagePositionPatient", 3)
-    orientation = _floats(ds, "ImageOrientationPatient", 6)
-    if position is None or orientation is None:
-        return
-    along_row, along_column = np.array(orientation[:3]), np.array(orientation[3:])
-    shift = along_row * (new[1] - old[1]) / 2.0 + along_column * (new[0] - old[0]) / 2.0
-    ds.ImagePositionPatient = [DSfloat(float(v), auto_format=True) for v in np.array(position) + shift]
+    if position is not None:
+        orientation = _floats(ds, "ImageOrientationPatient", 6)
+        if orientation is None:
+            raise DataError(f"{name}: ImagePositionPatient without a usable ImageOrientationPatient; "
+                            "a resized or ROI image cannot be placed in patient coordinates")
+        along_row, along_column = np.array(orientation[:3]), np.array(orientation[3:])
+        column, row = x0 - 0.5 + scale[1] / 2.0, y0 - 0.5 + scale[0] / 2.0  # first output pixel's centre
+        first = np.array(position) + along_row * column * spacing[1] + along_column * row * spacing[0]
+        ds.ImagePositionPatient = [DSfloat(float(v), auto_format=True) for v in first]
+    ds.PixelSpacing = [DSfloat(float(s * k), auto_format=True) for s, k in zip(spacing, scale)]
+    return what
 
 
 def write_derived(
@@ -440,11 +482,15 @@ def write_derived(
     series_uid: str,
     series_description: str,
     deidentify: bool = False,
-    spacing: tuple[float, float] | None = None,
+    roi: RoiBox | None = None,
+    zoom: float | None = None,
+    overwrite: bool = False,
 ) -> None:
     """Write `hu` [H, W] as one slice of a derived series of `source` (see the module docstring).
 
-    `spacing` (row, column mm) defaults to the source's, scaled by the size change.
+    `hu` covers `roi` (source pixels; None: the whole slice) edge to edge; `zoom`, when given,
+    is the enlargement it was made with, and H, W must be the region's size times it, rounded
+    (ValueError otherwise). The geometry follows from the sizes (module docstring).
     """
     hu = np.asarray(hu)
     if hu.ndim != 2:
@@ -461,10 +507,7 @@ def write_derived(
     if ts.is_transfer_syntax and not ts.is_little_endian:
         raise DataError(f"{name}: big-endian sources ({ts.name}) are not supported for derived series")
 
-    old_shape = (_scalar(ds, "Rows", int), _scalar(ds, "Columns", int))
-    old_spacing = _spacing(ds)
-    if spacing is None and old_spacing is not None and old_shape != hu.shape and None not in old_shape:
-        spacing = (old_spacing[0] * old_shape[0] / hu.shape[0], old_spacing[1] * old_shape[1] / hu.shape[1])
+    region = _place(ds, name, hu.shape, roi, zoom)  # before set_pixel_data changes Rows/Columns
     if _inverts(ds):  # read_dicom mirrored this window along with the values
         slope, intercept = _rescale(ds, name)
         mirror = _mirror_sum(ds, slope, intercept)
@@ -480,12 +523,8 @@ def write_derived(
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.RescaleSlope = "1"
     ds.RescaleIntercept = "0"
-    if spacing is not None:
-        if old_spacing is not None:
-            _shift_position(ds, old_spacing, spacing)
-        ds.PixelSpacing = [DSfloat(float(s), auto_format=True) for s in spacing]
     ds.ImageType = ["DERIVED", "SECONDARY", *_as_list(ds.get("ImageType"))[2:]]
-    ds.DerivationDescription = DERIVATION
+    ds.DerivationDescription = DERIVATION + region
     ds.SeriesInstanceUID = series_uid
     ds.SeriesDescription = series_description
     if deidentify:
@@ -495,6 +534,5 @@ def write_derived(
         reference.ReferencedSOPClassUID, reference.ReferencedSOPInstanceUID = source_ref
         ds.SourceImageSequence = Sequence([reference])
 
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    outputs.write_file(out_path, buffer.getvalue())
+    with replacing(out_path, overwrite) as temp:
+        ds.save_as(temp, enforce_file_format=True)

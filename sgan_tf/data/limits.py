@@ -1,19 +1,23 @@
-"""The pixel-count cap: the one limit on the size of any image the commands decode or make.
+"""The size caps: the one limit on any image or volume the commands decode or make.
 
-Every image reader checks the size a file's header claims against it before decoding (PNG:
-the IHDR chunk; JPEG: the start-of-frame marker; DICOM: Rows x Columns x frames, in
-sgan_tf/data/dicom.py), so a small file claiming a huge image (a decompression bomb) fails by
-name instead of taking the machine's memory; an enhancement checks its zoomed size the same
-way. Binaries set the cap from their --max_pixels flag (sgan_tf/limit_flags.py).
+Every image reader checks the size a file's header claims against the pixel cap before
+decoding (PNG: the IHDR chunk; JPEG: the start-of-frame marker; DICOM: Rows x Columns x frames,
+in sgan_tf/data/dicom.py), so a small file claiming a huge image (a decompression bomb) fails
+by name instead of taking the machine's memory; an enhancement checks its zoomed size the same
+way. Binaries set the cap from their --max_pixels flag (sgan_tf/limit_flags.py). Volume files
+(NIfTI, MetaImage) are checked the same way against the voxel cap `MAX_VOXELS`.
 """
 
 from __future__ import annotations
 
+import math
 import struct
+from collections.abc import Sequence
 
 from sgan_tf.errors import DataError, UserError
 
 DEFAULT_MAX_PIXELS = 100_000_000
+MAX_VOXELS = 1_000_000_000  # 4 GB as float32 HU; a 512 x 512 x 3800-slice CT
 _max_pixels = DEFAULT_MAX_PIXELS
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -84,3 +88,15 @@ def check_image_file(path: str) -> None:
     except OSError as e:
         raise DataError(f"{path}: cannot read: {e.strerror or e}") from e
     check_pixels(width, height, path)
+
+
+def check_voxels(shape: Sequence[int], what: str, max_voxels: int = MAX_VOXELS) -> None:
+    """DataError naming `what` unless every dimension is positive and their product is within
+    `max_voxels`."""
+    dims = [int(n) for n in shape]
+    if any(n < 1 for n in dims):
+        raise DataError(f"{what}: dimensions {'x'.join(map(str, dims))} include an empty one")
+    count = math.prod(dims)
+    if count > max_voxels:
+        raise DataError(f"{what}: {'x'.join(map(str, dims))} = {count:,} voxels is over the cap of "
+                        f"{max_voxels:,} (sgan_tf.data.limits.MAX_VOXELS)")
