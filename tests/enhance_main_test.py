@@ -280,7 +280,7 @@ def test_an_unfinished_item_is_redone_and_its_failure_kept_until_then(tmp_path, 
     (second / "figure.png").mkdir()
     again = _run(tmp_path / "set", out, tiny_models, splits=(1,))
     assert again.done == [records[0].item_id] and again.skipped == []
-    assert dict(again.failed)[records[3].item_id].endswith("figure.png: could not write: Is a directory")
+    assert dict(again.failed)[records[3].item_id].endswith("figure.png: is a folder, not a file")
     assert not (second / "item.json").exists()
     # A run on other items keeps that failure in summary.json until the item is redone.
     _run(tmp_path / "set", out, tiny_models, splits=(2,))
@@ -305,7 +305,7 @@ def test_a_failed_derived_dicom_leaves_the_item_unfinished(tmp_path, tiny_models
     blocked = tmp_path / "out" / "good_0.dcm" / "enhanced.dcm"
     blocked.mkdir(parents=True)
     first = _run(folder / "good_0.dcm", tmp_path / "out", tiny_models, write_dicom=True)
-    assert first.done == [] and "enhanced.dcm: could not write" in dict(first.failed)["good_0.dcm"]
+    assert first.done == [] and "enhanced.dcm: is a folder, not a file" in dict(first.failed)["good_0.dcm"]
     blocked.rmdir()
     again = _run(folder / "good_0.dcm", tmp_path / "out", tiny_models, write_dicom=True)
     assert again.done == ["good_0.dcm"] and again.skipped == []
@@ -386,7 +386,7 @@ def test_a_summary_that_cannot_be_written_after_the_batch_is_a_one_line_error(tm
     def factory():  # runs after the earlier summary was read: the disk "fills up" during the batch
         (out / "summary.json").mkdir()
         return Enhancer.from_model_dirs("og")
-    with pytest.raises(UserError, match=r"summary.json: could not write: Is a directory \(this run: 4 done, 0 "
+    with pytest.raises(UserError, match=r"summary.json: is a folder, not a file \(this run: 4 done, 0 "
                                         r"skipped, 0 failed; each item is in the log\)"):
         enhance_batch.run(str(tmp_path / "set"), factory, enhance_batch.Options(output_dir=str(out)))
     assert len([p for p in out.glob("*/item.json")]) == 4

@@ -22,7 +22,7 @@ def test_writes_go_to_their_place_with_the_umask_mode_and_no_leftovers(tmp_path)
     outputs.write_file(path, b"again")
     assert open(path).read() == "again" and os.listdir(tmp_path / "out" / "a") == ["b.txt"]
     (tmp_path / "out" / "dir.txt").mkdir()
-    with pytest.raises(DataError, match="dir.txt: could not write: Is a directory"):
+    with pytest.raises(DataError, match="dir.txt: is a folder, not a file"):
         outputs.write_file(str(tmp_path / "out" / "dir.txt"), "x")
     assert sorted(os.listdir(tmp_path / "out")) == ["a", "dir.txt"]  # the temporary file is gone
 
