@@ -28,7 +28,8 @@ from enhance_rate import LESION_PX, _roi, _stage
 import numpy as np
 import tensorflow as tf
 
-from sgan_tf import enhance, export, models
+from sgan_tf import enhance, models
+from sgan_tf.serving import export
 from sgan_tf.segment import hnn, hnn_train
 
 HNN_SIDE = 100

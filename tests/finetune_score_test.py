@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from sgan_tf import finetune_score as fs
+from sgan_tf.finetune import score as fs
 
 SIZE = 96
 RADIUS = 20.0

@@ -13,7 +13,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import make_deeplesion, run_module
-from sgan_tf import finetune, finetune_score
+from sgan_tf.finetune import rounds as finetune
+from sgan_tf.finetune import score as finetune_score
 from sgan_tf.data import deeplesion
 from sgan_tf.enhance import Enhancer
 from sgan_tf.errors import UserError
@@ -119,7 +120,7 @@ def test_bad_configurations(tmp_path, lesion_set, tiny_models):
 
 def test_train_main_finetune(tmp_path, lesion_set, tiny_models):
     out = tmp_path / "cli"
-    proc = run_module("sgan_tf.train_main", "--stage=finetune", f"--data_dir={lesion_set}",
+    proc = run_module("sgan_tf.cli.train_main", "--stage=finetune", f"--data_dir={lesion_set}",
                       f"--denoise_model={tiny_models['denoise']}", f"--enhance_model={tiny_models['enhance']}",
                       f"--model_dir={out}", "--max_rounds=1", "--round_steps=1", "--ssim_min=0", "--batch_size=4")
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -66,13 +66,13 @@ class RunSettings:
 
 
 @contextlib.contextmanager
-def start_run(model_dir: str, chief: bool, restart: bool, config_file: str) -> Iterator[None]:
+def start_run(model_dir: str, chief: bool, restart: bool) -> Iterator[None]:
     """The block of a training run: model_dir locked (run_folder.locked); with `restart` the
-    earlier run's checkpoints, logs and `config_file` set aside first, so it starts from step 0."""
+    earlier run's checkpoints, logs and config.json set aside first, so it starts from step 0."""
     with run_folder.locked(model_dir, chief):
-        if restart and chief and (aside := run_folder.set_aside(model_dir, also=(config_file,))):
+        if restart and chief and (aside := run_folder.set_aside(model_dir, also=(run_folder.CONFIG_FILE,))):
             logging.warning("--restart: training from step 0; the earlier run's checkpoints, logs and %s are in %s",
-                            config_file, aside)
+                            run_folder.CONFIG_FILE, aside)
         yield
 
 
@@ -94,6 +94,19 @@ class Trainer(abc.ABC):
     strategy: tf.distribute.Strategy
     global_step: tf.Variable
     name: str  # for log lines: "stage denoise", "the HNN (variant og)"
+
+    def _check_batch(self) -> None:
+        """UserError unless the global batch splits evenly over the strategy's replicas."""
+        replicas = self.strategy.num_replicas_in_sync
+        if self.config.batch_size % replicas:
+            raise UserError(f"--batch_size={self.config.batch_size} is not divisible by {replicas} replicas")
+
+    def _distributed_step(self, replica_step: Callable, iterator, *args) -> dict[str, tf.Tensor]:
+        """`replica_step(x, y, *args)` on each replica's part of the next global batch, its
+        metrics summed over replicas (each replica averages over the global batch)."""
+        x, y = next(iterator)
+        per_replica = self.strategy.run(replica_step, args=(x, y, *args))
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
 
     def _init_checkpoints(self, checkpoint: tf.train.Checkpoint, model_dir: str, prefix: str) -> None:
         self.model_dir = model_dir

@@ -7,7 +7,8 @@ Layout (TF Serving's: one folder per model, numbered versions; export_main write
     DIR/models.config         TF Serving's --model_config_file (`write_models_config`)
 
 assets.extra/export.json records the source model_dirs and checkpoints, the window, the
-threshold and the signatures; TF Serving ignores the files there.
+threshold and the signatures (and, for shipped models, their name and version); TF Serving
+ignores the files there.
 
 **Enhancer**, signature `serving_default`: the in-process `Enhancer` (sgan_tf/enhance.py) of
 one variant on a batch, in TF ops.
@@ -25,7 +26,8 @@ h = max(round(H * zoom), 1), computed in float64 from the float32 zoom and round
 even as Python's round does (w likewise). The zoom is one scalar because the outputs of a
 batch are one tensor, so they share one size; send ROIs of different zooms in separate requests.
 The window (HU -> network scale, sgan_tf/data/ct.py) is fixed at export, default
-`NETWORK_WINDOW`. The zoom is `cubic_resize`, OpenCV's INTER_CUBIC in TF ops. The export runs
+`NETWORK_WINDOW`. The zoom and the network scale are the TF twins of the in-process rules
+(sgan_tf/scale.py: `zoom_cubic_tf`, `zoomed_size_tf`, `to_unit_tf`, `output_hu_tf`). The export runs
 untiled: memory grows with the zoomed size (G2 on a 1024 x 1024 image needs about 1.4 GB,
 benchmarks/enhance_rate.py), so it is meant for lesion ROIs, and a request whose zoomed side
 would exceed `max_side` (fixed at export, default 1024), or whose zoomed batch would hold more
@@ -57,12 +59,12 @@ import time
 import keras
 import tensorflow as tf
 
-from sgan_tf import outputs
-from sgan_tf.data.ct import EDGE_BAND, NETWORK_WINDOW, Window
+from sgan_tf import outputs, scale
+from sgan_tf.data.ct import NETWORK_WINDOW, Window
 from sgan_tf.enhance import Enhancer, GeneratorStage
 from sgan_tf.errors import UserError
-from sgan_tf.segment import hnn, hnn_data, hnn_train
-from sgan_tf.training.config import load_saved
+from sgan_tf.segment import hnn, hnn_train
+from sgan_tf.training import run_folder
 
 ENHANCER = "enhancer"
 HNN = "hnn"
@@ -70,42 +72,6 @@ MODELS_CONFIG = "models.config"
 SIDECAR = os.path.join("assets.extra", "export.json")
 MAX_SIDE = 1024
 MAX_BATCH_PIXELS = 4 * MAX_SIDE * MAX_SIDE
-CUBIC_A = -0.75  # OpenCV's INTER_CUBIC coefficient (Keys' kernel)
-
-
-def _keys_kernel(t: tf.Tensor) -> tf.Tensor:
-    """Keys' cubic convolution kernel with a = CUBIC_A at distances t (zero from |t| = 2)."""
-    a, t = CUBIC_A, tf.abs(t)
-    near = ((a + 2) * t - (a + 3)) * t * t + 1
-    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
-    return tf.where(t <= 1, near, tf.where(t < 2, far, tf.zeros_like(t)))
-
-
-def _cubic_axis(images: tf.Tensor, size: tf.Tensor, axis: int) -> tf.Tensor:
-    """Axis 1 or 2 of [N, H, W, C] resized to `size`: output i reads the 4 pixels around source
-    position (i + 0.5) * in / out - 0.5, indices clamped to the edge."""
-    length = tf.shape(images)[axis]
-    scale = tf.cast(length, tf.float64) / tf.cast(size, tf.float64)
-    source = (tf.range(size, dtype=tf.float64) + 0.5) * scale - 0.5
-    base = tf.floor(source)
-    shape = [1, 1, 1, 1]
-    shape[axis] = -1
-    out = None
-    for k in (-1, 0, 1, 2):
-        weight = tf.reshape(tf.cast(_keys_kernel(source - (base + k)), images.dtype), shape)
-        index = tf.clip_by_value(tf.cast(base, tf.int32) + k, 0, length - 1)
-        term = weight * tf.gather(images, index, axis=axis)
-        out = term if out is None else out + term
-    return out
-
-
-def cubic_resize(images: tf.Tensor, height: int | tf.Tensor, width: int | tf.Tensor) -> tf.Tensor:
-    """Bicubic resize of a float batch [N, H, W, C]: OpenCV's INTER_CUBIC (Keys, a = -0.75,
-    half-pixel centres, edge-clamped taps, separable, width first) in TF ops, so the exported
-    enhancer zooms as the in-process one. Positions and weights are computed in float64 and
-    rounded once, as OpenCV's IPP path does (the two agree to ~1e-7 of the value range); its own
-    float path (images under 4 rows) differs by up to ~3e-6. The same size is an exact copy."""
-    return _cubic_axis(_cubic_axis(images, width, 2), height, 1)
 
 
 def _checked(x: tf.Tensor, name: str, channels: int) -> tf.Tensor:
@@ -117,19 +83,6 @@ def _checked(x: tf.Tensor, name: str, channels: int) -> tf.Tensor:
         return tf.identity(x)
 
 
-def _to_unit(hu: tf.Tensor, window: Window) -> tf.Tensor:
-    """Window.to_unit in TF ops (the same float32 operations)."""
-    return tf.clip_by_value((hu - window.lo) / window.width, 0.0, 1.0)
-
-
-def _output_hu(unit: tf.Tensor, hu_in: tf.Tensor, window: Window) -> tf.Tensor:
-    """Window.output_hu in TF ops: network HU inside the window, the input's outside it."""
-    unit = tf.clip_by_value(unit, 0.0, 1.0)
-    t = tf.clip_by_value(tf.minimum(unit, 1.0 - unit) / EDGE_BAND, 0.0, 1.0)
-    w = t * t * (3.0 - 2.0 * t)
-    return w * (window.lo + unit * window.width) + (1.0 - w) * hu_in
-
-
 def _apply(stage: GeneratorStage, x: tf.Tensor) -> tf.Tensor:
     """A generator stage on a batch, clipped as GeneratorStage.__call__ clips."""
     return tf.clip_by_value(stage.module(x), 0.0, 1.0)
@@ -137,7 +90,7 @@ def _apply(stage: GeneratorStage, x: tf.Tensor) -> tf.Tensor:
 
 def zoomed_size(hw: tf.Tensor, zoom: tf.Tensor, max_side: int) -> tf.Tensor:
     """[h, w] = max(round([H, W] * zoom), 1) (float64, halves to even), after checking the zoom."""
-    target = tf.maximum(tf.round(tf.cast(hw, tf.float64) * tf.cast(zoom, tf.float64)), 1.0)
+    target = scale.zoomed_size_tf(hw, zoom)
     checks = [
         tf.debugging.assert_greater_equal(zoom, 1.0, message="zoom: must be >= 1 (the zoom only enlarges)"),
         tf.debugging.assert_less_equal(
@@ -173,15 +126,15 @@ def enhance_graph(enhancer: Enhancer, hu: tf.Tensor, zoom: tf.Tensor, window: Wi
     zoom = tf.ensure_shape(zoom, [], name="check_zoom")
     size = zoomed_size(tf.shape(hu)[1:3], zoom, max_side)
     hu = _after([size, check_batch(hu, size, max_batch_pixels, "hu")], hu)
-    og = _to_unit(hu, window)
+    og = scale.to_unit_tf(hu, window)
     first = _apply(enhancer.before_zoom, og) if enhancer.before_zoom else og
-    zoomed = cubic_resize(tf.concat([hu, og, first], axis=-1), size[0], size[1])
+    zoomed = scale.zoom_cubic_tf(tf.concat([hu, og, first], axis=-1), size[0], size[1])
     og_hu = zoomed[..., 0:1]
     og, first = tf.clip_by_value(zoomed[..., 1:2], 0.0, 1.0), tf.clip_by_value(zoomed[..., 2:3], 0.0, 1.0)
     second = _apply(enhancer.after_zoom, first) if enhancer.after_zoom else first
     if enhancer.before_zoom is None and enhancer.after_zoom is not None:
         first = second  # single GAN: one output fills both channels, as in Enhancer
-    denoised_hu, enhanced_hu = _output_hu(first, og_hu, window), _output_hu(second, og_hu, window)
+    denoised_hu, enhanced_hu = scale.output_hu_tf(first, og_hu, window), scale.output_hu_tf(second, og_hu, window)
     return {
         "denoised": first, "enhanced": second, "composite": tf.concat([og, first, second], axis=-1),
         "denoised_hu": denoised_hu, "enhanced_hu": enhanced_hu,
@@ -197,15 +150,15 @@ def hnn_graph(model: hnn.HNN, composite: tf.Tensor, threshold: float = hnn_train
     size = tf.shape(composite)[1:3]
     composite = _after([check_batch(composite, size, max_batch_pixels, "composite"),
                         check_batch(composite, [model.input_size] * 2, max_batch_pixels, "composite")], composite)
-    x = hnn_data.resize_batch(composite, model.input_size, model.input_size)
-    probability = hnn_data.resize_batch(model.probability(x), size[0], size[1])
+    x = scale.resize_image_tf(composite, model.input_size, model.input_size)
+    probability = scale.resize_image_tf(model.probability(x), size[0], size[1])
     return {"probability": probability, "mask": tf.cast(probability >= threshold, tf.uint8)}
 
 
 def og_composite(hu: tf.Tensor, window: Window) -> tf.Tensor:
     """The `og` variant's composite of HU images [N, H, W, 1]: the windowed image in 3 channels."""
     hu = tf.debugging.assert_all_finite(_checked(hu, "hu", 1), "hu: NaN/inf pixels")
-    return tf.tile(_to_unit(hu, window), [1, 1, 1, 3])
+    return tf.tile(scale.to_unit_tf(hu, window), [1, 1, 1, 3])
 
 
 def _spec_json(dtype: tf.DType, shape: tf.TensorShape) -> dict:
@@ -261,17 +214,16 @@ def _provenance() -> dict:
             "tensorflow": tf.__version__, "keras": keras.__version__}
 
 
-def export_enhancer(enhancer: Enhancer, path: str, window: Window | None = None, max_side: int = MAX_SIDE,
+def export_enhancer(enhancer: Enhancer, path: str, window: Window = NETWORK_WINDOW, max_side: int = MAX_SIDE,
                     overwrite: bool = False, max_batch_pixels: int = MAX_BATCH_PIXELS) -> dict:
     """Writes the enhancer SavedModel to the version folder `path` (module docstring) through
-    `window` (default: the Enhancer's); returns the sidecar written with it."""
+    `window`; returns the sidecar written with it."""
     stages = [s for s in (enhancer.before_zoom, enhancer.after_zoom) if s is not None]
     if not all(isinstance(s, GeneratorStage) for s in stages):
         raise UserError(f"variant {enhancer.variant}: only TF models export (BM3D and NL-means do not)")
     if max_side < 1 or max_batch_pixels < 1:
         raise UserError(f"--max_side={max_side} and --max_batch_pixels={max_batch_pixels} must be positive")
     check_target(path, overwrite)
-    window = window or enhancer.window
     specs = [tf.TensorSpec([None, None, None, 1], tf.float32, name="hu"), tf.TensorSpec([], tf.float32, name="zoom")]
     archive = keras.export.ExportArchive()
     for stage in stages:
@@ -290,9 +242,9 @@ def load_hnn_run(model_dir: str) -> tuple[hnn.HNN, dict]:
     """An HNN training run's model (newest checkpoint that can be restored) and what the sidecar
     records of it."""
     model, checkpoint = hnn_train.load_hnn(model_dir)
-    saved = load_saved(model_dir)
-    info = {"model_dir": os.path.abspath(model_dir), "checkpoint": os.path.basename(checkpoint),
-            **{k: saved.get(k) for k in ("variant", "window", "input_size", "filters")}}
+    saved = run_folder.read_config(model_dir)
+    info = run_folder.model_info(model_dir, checkpoint,
+                                 **{k: saved.get(k) for k in ("variant", "window", "input_size", "filters")})
     return model, info
 
 
@@ -323,12 +275,6 @@ def export_hnn(model: hnn.HNN, path: str, info: dict | None = None, window: Wind
                               "og_hu": _signature_json(og, hu_spec)}, **_provenance()}
     _write(archive, path, sidecar, overwrite)
     return sidecar
-
-
-def read_sidecar(path: str) -> dict:
-    """The export.json of a version folder."""
-    with open(os.path.join(path, SIDECAR), encoding="utf-8") as f:
-        return json.load(f)
 
 
 def _versions(folder: str) -> list[int]:

@@ -1,11 +1,7 @@
-"""Segmentation scores and the paper's tables (Tang, Cai et al. 2018, Tables 1 and 2).
+"""The paper's tables (Tang, Cai et al. 2018, Tables 1 and 2) and the table writers.
 
-Per lesion, a predicted mask is scored against the ground truth (both in slice pixels):
-
-    Dice = 2|P ∩ T| / (|P| + |T|)     precision = |P ∩ T| / |P|     recall = |P ∩ T| / |T|
-
-with the empty cases fixed as: both masks empty -> 1 for all three; otherwise a zero
-denominator gives 0 (an empty prediction of a real lesion has precision 0, recall 0).
+Per lesion, a predicted mask is scored against the ground truth (both in slice pixels) by
+`metrics.overlap` (Dice, precision, recall; sgan_tf/metrics.py).
 
 Table 1: rows OG, OG+BM3D, OG+DnCNN, OG+GAN, OG+GAN1, OG+SGAN; for each of GrabCut and HNN
 the recall, precision and Dice as mean ± std over lesions.
@@ -31,7 +27,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy import stats
 
-from sgan_tf import outputs
+from sgan_tf import metrics, outputs
 from sgan_tf.data.deeplesion import LESION_TYPES
 
 METRICS = ("recall", "precision", "dice")
@@ -43,21 +39,6 @@ ALPHA = 0.05
 BOOTSTRAP_RESAMPLES = 10_000
 
 
-def scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Dice, precision and recall of a binary prediction against a binary truth."""
-    p, t = np.asarray(pred) > 0, np.asarray(truth) > 0
-    if p.shape != t.shape:
-        raise ValueError(f"prediction {p.shape} and truth {t.shape} differ in shape")
-    inter, n_p, n_t = float(np.sum(p & t)), float(p.sum()), float(t.sum())
-    if n_p == 0 and n_t == 0:
-        return {"dice": 1.0, "precision": 1.0, "recall": 1.0}
-    return {
-        "dice": 2 * inter / (n_p + n_t),
-        "precision": inter / n_p if n_p else 0.0,
-        "recall": inter / n_t if n_t else 0.0,
-    }
-
-
 @dataclasses.dataclass(frozen=True)
 class LesionScore:
     item_id: str
@@ -67,12 +48,6 @@ class LesionScore:
     dice: float
     precision: float
     recall: float
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    if not len(values):
-        return float("nan"), float("nan")
-    return float(np.mean(values)), float(np.std(values))
 
 
 def _fmt(mean: float, std: float) -> str:
@@ -136,7 +111,7 @@ def table1(results: Iterable[LesionScore], rows: Sequence[str], row_names: dict[
         for method in METHODS:
             picked = [r for r in results if r.row == row and r.method == method]
             for metric in METRICS:
-                entry[f"{METHOD_NAMES[method]} {metric}"] = mean_std([getattr(r, metric) for r in picked])
+                entry[f"{METHOD_NAMES[method]} {metric}"] = metrics.mean_std([getattr(r, metric) for r in picked])
             entry[f"{METHOD_NAMES[method]} n"] = len(picked)
             _significance(entry, results, row, method)
         out.append(entry)
@@ -156,7 +131,7 @@ def table2(results: Iterable[LesionScore], rows: Sequence[str], row_names: dict[
             type_means = []
             for kind in TYPE_ORDER:
                 values = [r.dice for r in picked if r.lesion_type == kind]
-                entry[LESION_TYPES[kind]] = mean_std(values)
+                entry[LESION_TYPES[kind]] = metrics.mean_std(values)
                 if kind != -1 and values:
                     type_means.append(entry[LESION_TYPES[kind]][0])
             entry["mDice"] = (float(np.mean(type_means)), float(np.std(type_means))) if type_means else (np.nan, np.nan)

@@ -9,6 +9,9 @@ Examples:
   # Only the HNN, for a server that mounts /tmp/serving at /models (models.config paths):
   export_main --hnn_model=runs/hnn_og --export_dir=/tmp/serving --version=2 --base_path=/models
 
+  # The shipped models, when they ship (no model flag: the shipped ones):
+  export_main --export_dir=/tmp/serving --version=3
+
   # Check what was written, then serve it:
   saved_model_cli show --dir /tmp/serving/enhancer/1 --all
   docker run -p 8501:8501 -p 8500:8500 -v "/tmp/serving:/models" tensorflow/serving \
@@ -16,31 +19,28 @@ Examples:
 
 Writes DIR/enhancer/<version>/, DIR/hnn/<version>/ (each with assets.extra/export.json) and
 DIR/models.config, listing every model folder in DIR. Signatures, scales and the request
-layout: sgan_tf/export.py and export/README.md. An existing version folder is kept unless
+layout: sgan_tf/serving/export.py and export/README.md. An existing version folder is kept unless
 --overwrite. Exit status: 0 written, 1 bad flags (absl), 2 a user error (one line on stderr).
 """
 
 from __future__ import annotations
 
-import os
+from absl import flags, logging
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-
-from absl import app, flags, logging
-
-from sgan_tf import model_flags
-from sgan_tf.data.ct import OWN_WINDOW, WINDOWS, parse_window
+from sgan_tf import pretrained, variants
+from sgan_tf.cli import flags as common
+from sgan_tf.data import ct
+from sgan_tf.data.ct import OWN_WINDOW
 from sgan_tf.errors import UserError, reported
 
-flags.DEFINE_enum("variant", "sgan", ["sgan", "gan1", "gan", "dncnn"],
-                  "Enhancer stages (sgan_tf/enhance.py); its --*_model flags name the runs.")
-flags.DEFINE_string("hnn_model", None, "--model_dir of an HNN run (or a folder of runs by variant).")
+flags.DEFINE_enum("variant", variants.DEFAULT, list(variants.EXPORTABLE),
+                  "Enhancer stages (sgan_tf/variants.py); its --*_model flags name the runs.")
+common.define_models("denoise", "enhance", "single", "dncnn", "hnn")
 flags.DEFINE_string("hnn_variant", None, "With a folder of HNN runs: the variant to export (default: the only one).")
 flags.DEFINE_string("export_dir", None, "Models go to <export_dir>/<model>/<version>/, and models.config.")
 flags.DEFINE_integer("version", None, "Version folder number (TF Serving serves the highest).", lower_bound=1)
-flags.DEFINE_boolean("overwrite", False, "Replace existing version folders.")
-flags.DEFINE_string("window", "soft_tissue",
-                    f"HU window of the network scale, fixed in the export: one of {sorted(WINDOWS)} or 'lo,hi'.")
+common.define_overwrite("existing version folders")
+common.define_window(f" Fixed in the export, so not '{OWN_WINDOW}'.")
 flags.DEFINE_float("threshold", 0.5, "HNN mask threshold on the probability (0 < t < 1), fixed in the export.")
 flags.DEFINE_integer("max_side", 1024, "Enhancer: refuse requests whose zoomed side exceeds this (memory).",
                      lower_bound=1)
@@ -57,8 +57,8 @@ flags.register_validator("threshold", lambda t: 0.0 < t < 1.0, message="--thresh
 FLAGS = flags.FLAGS
 
 
-def _hnn_run(path: str, variant: str | None) -> str:
-    """The HNN model_dir of --hnn_model for --hnn_variant (or its only variant)."""
+def _hnn_run(path: str | None, variant: str | None) -> str:
+    """The HNN model_dir of --hnn_model (or the shipped HNN) for --hnn_variant (or its only variant)."""
     from sgan_tf.segment.segmenters import hnn_models
 
     runs = hnn_models(path)
@@ -73,34 +73,38 @@ def _hnn_run(path: str, variant: str | None) -> str:
 
 @reported("export_main")
 def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    want_enhancer = any([FLAGS.denoise_model, FLAGS.enhance_model, FLAGS.single_model, FLAGS.dncnn_model])
-    if not want_enhancer and not FLAGS.hnn_model:
+    models = common.models()
+    hnn_model = models.pop("hnn")
+    given = any(models.values()) or hnn_model
+    want_enhancer = any(models.values()) or (not given and all(pretrained.is_shipped(n)
+                                                                for n in variants.get(FLAGS.variant).needs))
+    want_hnn = bool(hnn_model) or (not given and pretrained.is_shipped("hnn"))
+    if not want_enhancer and not want_hnn:
         raise UserError("nothing to export: give the enhancer's --denoise_model/--enhance_model "
-                        "(or --single_model, --dncnn_model with --variant) and/or --hnn_model")
-    if FLAGS.window.strip() == OWN_WINDOW:
+                        "(or --single_model, --dncnn_model with --variant) and/or --hnn_model (no model ships)")
+    choice = common.window()
+    if choice.fixed is None:
         raise UserError(f"--window={OWN_WINDOW}: an export fixes one window; give a preset or 'lo,hi'")
-    window = parse_window(FLAGS.window)
-    from sgan_tf import export  # TensorFlow loads here, after the checks above
+    window = choice.fixed
+    from sgan_tf.serving import export  # TensorFlow loads here, after the checks above
     from sgan_tf.outputs import check_writable
 
     root = export.container_root(FLAGS.export_dir, FLAGS.base_path)
     targets = {name: export.version_path(FLAGS.export_dir, name, FLAGS.version)
-               for name, wanted in ((export.ENHANCER, want_enhancer), (export.HNN, bool(FLAGS.hnn_model))) if wanted}
+               for name, wanted in ((export.ENHANCER, want_enhancer), (export.HNN, want_hnn)) if wanted}
     for path in targets.values():
         export.check_target(path, FLAGS.overwrite)
     check_writable(FLAGS.export_dir)
 
     # Load every model before writing anything, so a bad model folder leaves the export untouched.
     if export.ENHANCER in targets:
-        from sgan_tf.segment.inputs import variant_enhancer
+        from sgan_tf.enhance import Enhancer
 
-        enhancer = variant_enhancer(FLAGS.variant, model_flags.model_dirs())
+        enhancer = Enhancer.for_variant(FLAGS.variant, models)
     if export.HNN in targets:
-        run = _hnn_run(FLAGS.hnn_model, FLAGS.hnn_variant)
+        run = _hnn_run(hnn_model, FLAGS.hnn_variant)
         model, info = export.load_hnn_run(run)
-        if info.get("window") and parse_window(info["window"]) != window:
+        if info.get("window") and ct.WindowChoice.parse(info["window"]).fixed != window:
             logging.warning("%s was trained with --window=%s; the export's og_hu signature uses %s",
                             run, info["window"], window.as_list())
     if export.ENHANCER in targets:
@@ -121,7 +125,7 @@ def main(argv: list[str]) -> int:
 
 def run() -> None:
     """Console-script entry point."""
-    app.run(main)
+    common.run(main, __doc__)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ Examples:
 from __future__ import annotations
 
 
-from absl import app, flags, logging
+from absl import flags, logging
 
+from sgan_tf.cli import flags as common
 from sgan_tf.data import phantom
 from sgan_tf.errors import reported
 
@@ -42,8 +43,6 @@ FLAGS = flags.FLAGS
 
 @reported("phantom_main")
 def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     records = phantom.write_set(FLAGS.output_dir, FLAGS.num_slices, FLAGS.seed,
                                 photons=phantom.parse_photons(FLAGS.photons), workers=FLAGS.workers,
                                 size=FLAGS.image_size, views=FLAGS.views, overwrite=FLAGS.overwrite)
@@ -53,7 +52,7 @@ def main(argv: list[str]) -> int:
 
 def run() -> None:
     """Console-script entry point."""
-    app.run(main)
+    common.run(main, __doc__)
 
 
 if __name__ == "__main__":
