@@ -3,9 +3,9 @@
 `GANTrainer` (every GAN stage and DnCNN) and the HNN trainer subclass `Trainer`; they supply
 the model-specific step and validation, and the loop does the rest the same way for both:
 resume from the newest ckpt-<step> that can be restored (older ones are tried in turn, with a
-warning; training/run_folder.py), TensorBoard scalars under model_dir/logs, a progress line
-with steps/s, validation and checkpoints on a schedule, and a stop without saving when a loss
-turns NaN/inf. A run keeps its own last `keep_checkpoints` checkpoints and never deletes one
+warning; training/run_folder.py), TensorBoard scalars under model_dir/logs, a progress bar
+(sgan_tf/progress.py) and a line with the losses and steps/s every log_every steps, validation
+and checkpoints on a schedule, and a stop without saving when a loss turns NaN/inf. A run keeps its own last `keep_checkpoints` checkpoints and never deletes one
 it did not write; a folder holding checkpoint files of which none can be restored is refused
 (the train functions' `restart` sets them aside first, `start_run`). A checkpoint or
 TensorBoard log that cannot be written stops the run with a UserError.
@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 import tensorflow as tf
 from absl import logging
 
+from sgan_tf import progress
 from sgan_tf.errors import NonFiniteLossError, UserError
 from sgan_tf.models.precision import PRECISIONS
 from sgan_tf.training import run_folder
@@ -200,6 +201,7 @@ class Trainer(abc.ABC):
         iterator = iter(self.strategy.distribute_datasets_from_function(dataset_fn))
         metrics, val, last_saved = {}, {}, start
         tick, tick_step = time.perf_counter(), start
+        bar = progress.Progress(cfg.train_steps, self.name, unit="step", initial=start) if self.chief else None
         for step in range(start, cfg.train_steps):
             metrics, extras = self.train_step(iterator, step)
             if bad := [k for k, v in metrics.items() if not math.isfinite(v)]:
@@ -224,6 +226,10 @@ class Trainer(abc.ABC):
             if done % cfg.checkpoint_every == 0:
                 logging.info("Saved %s", self.save())
                 last_saved = done
+            if bar is not None:
+                bar.update()
+        if bar is not None:
+            bar.close()
         if last_saved != cfg.train_steps:
             logging.info("Saved %s", self.save())
         if writer is not None:

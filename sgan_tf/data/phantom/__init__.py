@@ -23,16 +23,13 @@ import dataclasses
 import multiprocessing
 import os
 import shutil
-import time
 
 import cv2
 import numpy as np
-from absl import logging
 
-from sgan_tf import outputs
+from sgan_tf import outputs, progress
 from sgan_tf.data import deeplesion, recist
 from sgan_tf.data.ct import write_hu_png
-from sgan_tf.data.lowdose import simulate_scan
 from sgan_tf.data.phantom.anatomy import BODIES, LEVEL_Z, Anatomy
 from sgan_tf.data.phantom.lesions import LESION_SITES, Lesion, add_lesion
 from sgan_tf.errors import UserError
@@ -89,6 +86,8 @@ def make_slice(index: int, seed: int, size: int = DEFAULT_SIZE, photons: tuple[f
                views: int | None = None) -> PhantomSlice:
     """Slice `index` of the set `seed`; the same for any set size. `size` px square (the
     field of view in mm stays that of 512 px, so pixels are 512 / size times larger)."""
+    from sgan_tf.data.lowdose import simulate_scan  # scipy loads here: phantom_main --help stays quick
+
     if size < MIN_SIZE:
         raise UserError(f"image size must be >= {MIN_SIZE} px, got {size}")
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, index)))
@@ -232,28 +231,25 @@ def write_set(output_dir: str, num_slices: int, seed: int, photons: tuple[float,
     workers = min(workers or os.cpu_count() or 1, num_slices)
     _prepare_output_dir(output_dir, overwrite)
     job = _Job(output_dir, seed, size, tuple(photons), views)
-    start, records = time.perf_counter(), []
-    every = max(1, num_slices // 10)
-
-    def progress(done: int) -> None:
-        if done % every == 0 or done == num_slices:
-            rate = done / (time.perf_counter() - start)
-            logging.info("%d/%d slices (%.2f slices/s)", done, num_slices, rate)
-
-    if workers == 1:  # in this process, on one core like a worker
-        threads = cv2.getNumThreads()
-        cv2.setNumThreads(1)
-        try:
-            for i in range(num_slices):
-                records.append(_write_slice(job, i))
-                progress(i + 1)
-        finally:
-            cv2.setNumThreads(threads)
-    else:
-        context = multiprocessing.get_context("spawn")
-        with context.Pool(workers, initializer=_init_worker, initargs=(job,)) as pool:
-            for rec in pool.imap(_worker, range(num_slices)):
-                records.append(rec)
-                progress(len(records))
+    records = []
+    bar = progress.Progress(num_slices, "simulate", unit="slices")
+    try:
+        if workers == 1:  # in this process, on one core like a worker
+            threads = cv2.getNumThreads()
+            cv2.setNumThreads(1)
+            try:
+                for i in range(num_slices):
+                    records.append(_write_slice(job, i))
+                    bar.update()
+            finally:
+                cv2.setNumThreads(threads)
+        else:
+            context = multiprocessing.get_context("spawn")
+            with context.Pool(workers, initializer=_init_worker, initargs=(job,)) as pool:
+                for rec in pool.imap(_worker, range(num_slices)):
+                    records.append(rec)
+                    bar.update()
+    finally:
+        bar.close()
     deeplesion.write_dl_info(os.path.join(output_dir, deeplesion.INFO_FILE), records)
     return records
