@@ -73,7 +73,8 @@ class CTItem:
     read_truth: Callable[[], np.ndarray | None] | None = None  # ground-truth 0/1 mask, slice size
     read_clean: Callable[[], CTSlice] | None = None  # the noise-free copy (simulated sets)
     extra: dict = dataclasses.field(default_factory=dict)  # what sidecars record of it
-    origin: Any = None  # what a writer of derived outputs needs: the DICOM file, (source, volume, z)
+    origin: Any = None  # what a writer of derived outputs needs: the DICOM file, the DL_info.csv row,
+    # or (the volume source, the volume's path, z)
     label: str = ""  # how messages name it (default: the source file)
 
     def describe(self) -> str:
@@ -148,7 +149,7 @@ class DeepLesionSource(Source):
             read_clean=lambda: ds.load_slice(rec, clean=True),
             extra={"file_name": rec.file_name, "csv_line": rec.line, "lesion_type": rec.lesion_type,
                    "lesion_type_name": rec.type_name, "split": rec.split},
-            label=rec.describe(),
+            origin=rec, label=rec.describe(),
         )
 
     def items(self) -> list[CTItem]:
@@ -163,8 +164,7 @@ class DeepLesionSource(Source):
 
     def mask_path(self, item: CTItem) -> str:
         """Where the set keeps an item's ground-truth mask."""
-        return os.path.join(self.path, deeplesion.MASKS_DIR, item.slice_id.rsplit("_", 1)[0],
-                            item.slice_id.rsplit("_", 1)[1])
+        return self.dataset.mask_path(item.origin)
 
 
 class _FileSource(Source):
@@ -216,6 +216,11 @@ class DicomSource(_FileSource):
                        slice_id=self.name(p), origin=p) for p in self.files()]
 
 
+def _walk(folder: str, keep: Callable[[str], bool]) -> list[str]:
+    """The files below `folder` (recursive, sorted) whose names `keep` accepts."""
+    return sorted(os.path.join(d, f) for d, _, files in os.walk(folder) for f in files if keep(f))
+
+
 def _read_png(path: str) -> CTSlice:
     hu = ct.read_hu_png(path)
     ct.check_finite(hu, path)
@@ -229,7 +234,7 @@ class PngSource(_FileSource):
 
     @staticmethod
     def _find(folder: str) -> list[str]:
-        return sorted(os.path.join(d, f) for d, _, files in os.walk(folder) for f in files if f.lower().endswith(".png"))
+        return _walk(folder, lambda name: name.lower().endswith(".png"))
 
     @staticmethod
     def _is_file(path: str) -> bool:
@@ -249,8 +254,7 @@ class VolumeSource(_FileSource):
 
     @staticmethod
     def _find(folder: str) -> list[str]:
-        return sorted(os.path.join(d, f) for d, _, files in os.walk(folder) for f in files
-                      if volumes.volume_format(f) is not None and not f.lower().endswith(".raw"))
+        return _walk(folder, lambda name: volumes.volume_format(name) is not None)
 
     @staticmethod
     def _is_file(path: str) -> bool:
