@@ -1,4 +1,5 @@
-"""pipeline_main end to end at a small size: simulate, train every model, evaluate, print tables."""
+"""pipeline_main end to end at a small size: simulate, train every model, evaluate, print tables;
+and with --models=pretrained, which trains nothing."""
 
 import json
 import os
@@ -27,3 +28,15 @@ def test_pipeline_runs_every_stage_and_prints_both_tables(tmp_path):
     assert og_gan["HNN n"] == 0  # no HNN was trained on that variant
     rerun = run_module("sgan_tf.cli.pipeline_main", *args, timeout=600)
     assert rerun.returncode == 0 and "Simulating" not in rerun.stderr  # the set and the models are reused
+    assert "Stage 1 of 7: training denoise" in rerun.stderr and "Stage 7 of 7: evaluating" in rerun.stderr
+
+
+def test_pipeline_with_shipped_models_trains_nothing_and_needs_them(tmp_path):
+    from conftest import make_deeplesion
+
+    make_deeplesion(str(tmp_path / "set"))
+    proc = run_module("sgan_tf.cli.pipeline_main", "--models=pretrained", f"--input={tmp_path / 'set'}",
+                      f"--output_dir={tmp_path / 'out'}")
+    assert proc.returncode == 2 and "Stage 1 of 1: evaluating" in proc.stderr, proc.stderr[-2000:]
+    assert "model is not shipped with this sgan-tf (shipped: none)" in proc.stderr
+    assert not os.path.exists(tmp_path / "out" / "models")

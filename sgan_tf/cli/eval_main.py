@@ -91,9 +91,7 @@ def main(argv: list[str]) -> int:
     return EXIT_SOME_FAILED if result["failures"] else 0
 
 
-def run() -> None:
-    """Console-script entry point."""
-    common.run(main, __doc__)
+run = common.entry_point(main, __doc__)
 
 
 if __name__ == "__main__":

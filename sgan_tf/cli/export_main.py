@@ -123,9 +123,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def run() -> None:
-    """Console-script entry point."""
-    common.run(main, __doc__)
+run = common.entry_point(main, __doc__)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,15 @@
   model when one ships). `models()` gives them to `Enhancer.for_variant`.
 - `ints`, `floats`: list flags parsed one way, with a UserError naming the flag.
 - `from_flags`: a configuration dataclass from the flags named like its fields.
-- `run(main, doc)`: `--help` prints the binary's docstring and its own flags (exit 0; absl's
-  --helpfull stays), then `app.run(main)`; errors are reported by `errors.reported`.
+- `run(main, doc)` (`entry_point` for setup.py): `--help` prints the binary's docstring and its
+  own flags (exit 0; absl's --helpfull stays), then `app.run(main)`; errors are reported by
+  `errors.reported`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging as std_logging
 import sys
 from collections.abc import Callable, Mapping
@@ -159,3 +161,8 @@ def run(main: Callable[[list[str]], int], doc: str | None) -> None:
         return main(args)
 
     app.run(wrapped)
+
+
+def entry_point(main: Callable[[list[str]], int], doc: str | None) -> Callable[[], None]:
+    """A binary's console-script entry point (setup.py): `run(main, doc)`."""
+    return functools.partial(run, main, doc)
