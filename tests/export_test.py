@@ -63,8 +63,8 @@ def hu_rois(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:
 def exported(tmp_path_factory, tiny_models):
     """An export dir with the sgan and gan1 enhancers of the tiny models and a tiny og HNN."""
     root = tmp_path_factory.mktemp("export")
-    sgan = enhance.Enhancer.from_model_dirs("sgan", tiny_models["denoise"], tiny_models["enhance"])
-    gan1 = enhance.Enhancer.from_model_dirs("gan1", denoise_model=tiny_models["denoise"])
+    sgan = enhance.Enhancer.for_variant("sgan", tiny_models)
+    gan1 = enhance.Enhancer.for_variant("gan1", tiny_models)
     model, info = export.load_hnn_run(make_hnn_run(root / "hnn_run"))
     paths = {"enhancer": export.version_path(root / "out", export.ENHANCER, 1),
              "gan1": str(root / "out" / "gan1" / "1"),

@@ -76,7 +76,7 @@ def test_rounds_train_log_and_resume(tmp_path, lesion_set, tiny_models, monkeypa
     assert state["rounds"][0]["round_gain"] == pytest.approx(0.01)
     assert os.listdir(out / "logs")
     # The fine-tuned G1/G2 are ordinary training runs.
-    Enhancer.from_model_dirs("sgan", str(out / "denoise"), str(out / "enhance"))(np.zeros((40, 40)), 1.5)
+    Enhancer.for_variant("sgan", {s: str(out / s) for s in ("denoise", "enhance")})(np.zeros((40, 40)), 1.5)
 
     # A run with more rounds that stops in round 2, after G1 and before G2 ...
     class StopInEnhance(finetune.GANTrainer):
