@@ -26,6 +26,8 @@ setup(
         "PyWavelets>=1.6",  # scikit-image's noise estimate (estimate_sigma) for BM3D / NL-means
         "absl-py>=2.1",
         "scipy>=1.13",
+        # Progress bars of the binaries (sgan_tf/progress.py) on a terminal.
+        "tqdm>=4.66",
         # NIfTI CT volumes (sgan_tf/data/volumes.py): 3.3 MB wheel, 13 MB installed (nibabel 5.4.2).
         "nibabel>=5.2",
         # DICOM-SEG lesion masks (sgan_tf/data/dicom_seg.py): 1.1 MB wheel, 27 MB installed, plus its

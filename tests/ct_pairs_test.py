@@ -1,6 +1,7 @@
 """The CT pair source: sources, the deterministic resumable cache, crops, and mixing with
 natural-image pairs in every stage's synthesis."""
 
+import dataclasses
 import json
 import os
 
@@ -68,6 +69,20 @@ def test_cache_is_deterministic_reused_and_resumes(cache, tmp_path):
     np.testing.assert_array_equal(np.load(victim), reference)
     other = ct_pairs.build_cache(ct_pairs.CTPairConfig(dirs=config.dirs, copies=2, seed=4), str(tmp_path), workers=1)
     assert other != again  # another seed, another cache
+
+
+def test_cache_key_follows_content_not_file_times(sim_set, tmp_path):
+    """A data folder copied again (new times, same bytes) keeps its cache; new bytes do not."""
+    config = ct_pairs.CTPairConfig(dirs=(sim_set,))
+    sources = ct_pairs.find_sources([sim_set])
+    copy = tmp_path / "slice.png"
+    copy.write_bytes(open(sources[0].path, "rb").read())
+    sources = [dataclasses.replace(sources[0], path=str(copy))] + sources[1:]
+    key = ct_pairs.cache_key(config, sources)
+    os.utime(copy, (1e9, 1e9))
+    assert ct_pairs.cache_key(config, sources) == key
+    copy.write_bytes(copy.read_bytes() + b"\0")
+    assert ct_pairs.cache_key(config, sources) != key
 
 
 def test_crops_are_deterministic_windowed_and_keep_body(cache):

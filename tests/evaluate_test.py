@@ -74,7 +74,7 @@ def test_significance_against_og_on_known_cases():
     noise = evaluate.table1(_paired(60, 0.0, 0.02), ["og", "sgan"], names)[1]
     assert noise["GrabCut vs OG"] == "within noise" and noise["GrabCut ΔDice vs OG"].low < 0 < noise["GrabCut ΔDice vs OG"].high
     worse = evaluate.table2(_paired(60, -0.03, 0.01), ["og", "sgan"], names)
-    assert [r["GrabCut vs OG"] for r in worse] == ["-", "worse"]
+    assert [r["vs OG"] for r in worse] == ["-", "worse"]
     same = evaluate.paired_difference({"a": 0.5, "b": 0.7}, {"a": 0.5, "b": 0.7})
     assert same.p == 1.0 and same.mean == 0.0 and same.verdict == "within noise"
     assert evaluate.paired_difference({"a": 0.5}, {"b": 0.5}).verdict == "-"  # no lesion in common
@@ -97,3 +97,14 @@ def test_significance_columns_are_written(tmp_path):
     assert float(table[1]["GrabCut ΔDice vs OG CI low"]) > 0 and table[1]["GrabCut vs OG"] == "better"
     data = json.load(open(paths["json"]))
     assert data["rows"][1]["GrabCut ΔDice vs OG lesions"] == 20
+
+
+def test_table2_with_both_methods_is_written(tmp_path):
+    """Table 2 has one row per method and input: its significance columns do not name the method."""
+    scores = _paired(20, 0.02, 0.01)
+    scores += [LesionScore(r.item_id, r.lesion_type, "hnn", r.row, r.dice - 0.1, r.precision, r.recall) for r in scores]
+    rows = evaluate.table2(scores, ["og", "sgan"], {"og": "OG", "sgan": "OG+SGAN"})
+    assert [(r["Method"], r["vs OG"]) for r in rows] == [("GrabCut", "-"), ("GrabCut", "better"),
+                                                        ("HNN", "-"), ("HNN", "better")]
+    md = open(evaluate.write_table(str(tmp_path), "table2", rows, "Table 2")["md"]).read()
+    assert md.count("| better |") == 2

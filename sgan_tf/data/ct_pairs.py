@@ -21,7 +21,7 @@ slice with one reconstruction kernel:
 
 Doses are drawn log-uniformly from `dose_range`, kernel cutoffs uniformly from `kernel_range`,
 all from seeds of (`seed`, slice number, copy), so the cache is a pure function of the sources
-and the configuration. It lives in `cache_dir/<key>/` (key: a hash of both): one int16 HU
+and the configuration. It lives in `cache_dir/<key>/` (key: a hash of both, the sources by content): one int16 HU
 array per slice (`slices/<n>.npy`, row 0 the target, rows 1.. the copies, written atomically,
 so an interrupted build resumes) and `index.json`, written last. Training memory-maps it.
 
@@ -162,16 +162,24 @@ def default_cache_dir() -> str:
     return os.path.join(base, "sgan-tf", "ct_pairs")
 
 
+def _file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def cache_key(config: CTPairConfig, sources: Sequence[SourceSlice]) -> str:
-    """Hash of the simulation settings and of every source file (path, size, time)."""
+    """Hash of the simulation settings and of every source file (path and content, not its
+    time: a data folder copied again, with new times, keeps its cache)."""
     digest = hashlib.sha256()
     fields = dataclasses.asdict(config)
     fields.pop("dirs")
     digest.update(json.dumps({"version": CACHE_VERSION, **fields}, sort_keys=True).encode())
     for s in sources:
-        stat = os.stat(s.path)
         digest.update(json.dumps([os.path.abspath(s.path), s.kind, s.clean, s.split, s.spacing,
-                                  stat.st_size, int(stat.st_mtime)]).encode())
+                                  _file_digest(s.path)]).encode())
     return digest.hexdigest()[:16]
 
 

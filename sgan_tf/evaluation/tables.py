@@ -93,13 +93,12 @@ def _dice_by_item(results: list[LesionScore], row: str, method: str) -> dict[str
     return {r.item_id: r.dice for r in results if r.row == row and r.method == method}
 
 
-def _significance(entry: dict, results: list[LesionScore], row: str, method: str) -> None:
-    """Adds '<Method> ΔDice vs OG' (mean [95 % CI] p) and '<Method> vs OG' (the verdict)."""
-    name = METHOD_NAMES[method]
+def _significance(entry: dict, results: list[LesionScore], row: str, method: str, prefix: str = "") -> None:
+    """Adds '<prefix>ΔDice vs OG' (mean [95 % CI] p) and '<prefix>vs OG' (the verdict)."""
     diff = Difference() if row == REFERENCE_ROW else paired_difference(
         _dice_by_item(results, row, method), _dice_by_item(results, REFERENCE_ROW, method))
-    entry[f"{name} ΔDice vs OG"] = diff
-    entry[f"{name} vs OG"] = diff.verdict
+    entry[f"{prefix}ΔDice vs OG"] = diff
+    entry[f"{prefix}vs OG"] = diff.verdict
 
 
 def table1(results: Iterable[LesionScore], rows: Sequence[str], row_names: dict[str, str]) -> list[dict]:
@@ -113,7 +112,7 @@ def table1(results: Iterable[LesionScore], rows: Sequence[str], row_names: dict[
             for metric in METRICS:
                 entry[f"{METHOD_NAMES[method]} {metric}"] = metrics.mean_std([getattr(r, metric) for r in picked])
             entry[f"{METHOD_NAMES[method]} n"] = len(picked)
-            _significance(entry, results, row, method)
+            _significance(entry, results, row, method, prefix=f"{METHOD_NAMES[method]} ")
         out.append(entry)
     return out
 
