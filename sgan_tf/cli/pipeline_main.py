@@ -1,6 +1,6 @@
 r"""The paper's experiment end to end: simulate a lesion set, train G1, G2, the single GAN,
 DnCNN and one HNN per variant, then segment every test lesion with GrabCut and the HNNs and
-print Tables 1 and 2 (sgan_tf/evaluation/experiment.py). With --models=pretrained it trains nothing: the
+print Tables 1 and 2 (sgan_tf/evaluation/pipeline.py). With --models=pretrained it trains nothing: the
 shipped G1, G2, single GAN, DnCNN and HNN (for the variant it was trained on) are evaluated on
 the simulated set.
 
@@ -26,24 +26,23 @@ goes. Exit status: 0 done, 2 bad input
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
-from absl import flags, logging
+from absl import flags
 
-from sgan_tf import pretrained, variants
+from sgan_tf import variants
 from sgan_tf.cli import flags as common
 from sgan_tf.cli import train_flags
+from sgan_tf.data import phantom
 from sgan_tf.errors import EXIT_SOME_FAILED, reported
-
-GAN_AND_DNCNN = ("denoise", "enhance", "single", "dncnn")
 
 flags.DEFINE_string("output_dir", None, "Everything the pipeline makes goes here.")
 flags.DEFINE_string("input", None, "A DeepLesion-layout set with masks/ to use instead of simulating one.")
 flags.DEFINE_integer("num_slices", 200, "Simulated slices (one lesion each; 70/15/15 % train/val/test).")
 flags.DEFINE_integer("phantom_seed", 0, "Seed of the simulated set.")
-flags.DEFINE_string("photons", "25000,150000", "Simulated dose: I0 photons per ray, or LOW,HIGH (see phantom_main).")
-flags.DEFINE_integer("image_size", 512, "Simulated slice size in pixels.")
+flags.DEFINE_string("photons", ",".join(f"{v:g}" for v in phantom.DEFAULT_PHOTONS),
+                    "Simulated dose: I0 photons per ray, or LOW,HIGH (see phantom_main).")
+flags.DEFINE_integer("image_size", phantom.DEFAULT_SIZE, "Simulated slice size in pixels.")
 flags.DEFINE_list("hnn_variants", list(variants.NAMES), "--models=train: variants to train an HNN on.")
 flags.DEFINE_list("eval_splits", ["3"], "Train_Val_Test values scored in the tables.")
 flags.mark_flag_as_required("output_dir")
@@ -54,66 +53,25 @@ TINY_NOTE = ("These numbers come from the models this run trained; with the quic
              "they show that the pipeline works and say nothing about the method.")
 
 
-class Stages:
-    """Logs "stage k of n: what" as the pipeline goes."""
-
-    def __init__(self, total: int):
-        self.total, self.done = total, 0
-
-    def next(self, what: str, *args) -> None:
-        self.done += 1
-        logging.info(f"Stage %d of %d: {what}", self.done, self.total, *args)
-
-
 @reported("pipeline_main")
 def main(argv: list[str]) -> int:
-    from sgan_tf import training
-    from sgan_tf.evaluation import experiment, tables
-    from sgan_tf.data import deeplesion, phantom
-    from sgan_tf.segment import hnn_train
+    from sgan_tf.evaluation import pipeline, tables
 
-    out = FLAGS.output_dir
-    root = FLAGS.input or os.path.join(out, "phantom")
-    simulate = not FLAGS.input and not deeplesion.DeepLesionSet.is_root(root)
-    train = FLAGS.models == "train"
-    hnn_variants = list(FLAGS.hnn_variants) if train else []
-    stages = Stages(simulate + (len(GAN_AND_DNCNN) + len(hnn_variants) if train else 0) + 1)
-    if simulate:
-        stages.next("simulating %d slices into %s", FLAGS.num_slices, root)
-        phantom.write_set(root, FLAGS.num_slices, FLAGS.phantom_seed, photons=phantom.parse_photons(FLAGS.photons),
-                          size=FLAGS.image_size)
-    if train:
-        models = {stage: os.path.join(out, "models", stage) for stage in GAN_AND_DNCNN}
-        base = train_flags.config_from_flags(stage="denoise", model_dir=models["denoise"])
-        for stage in GAN_AND_DNCNN:
-            stages.next("training %s into %s", stage, models[stage])
-            training.train(dataclasses.replace(base, stage=stage, model_dir=models[stage]), restart=FLAGS.restart)
-        hnn_base = train_flags.hnn_config_from_flags(model_dir=os.path.join(out, "models", "hnn"))
-        for variant in hnn_variants:
-            model_dir = os.path.join(out, "models", "hnn", variant)
-            stages.next("training the HNN on %s composites into %s", variant, model_dir)
-            hnn_train.train(dataclasses.replace(
-                hnn_base, model_dir=model_dir, data_dir=root, variant=variant, denoise_model=models["denoise"],
-                enhance_model=models["enhance"], single_model=models["single"], dncnn_model=models["dncnn"]),
-                restart=FLAGS.restart)
-        hnn_model = os.path.join(out, "models", "hnn") if hnn_variants else None
-    else:
-        models = {name: pretrained.PRETRAINED for name in GAN_AND_DNCNN}
-        hnn_model = pretrained.PRETRAINED
-    stages.next("evaluating into %s", os.path.join(out, "eval"))
-    result = experiment.run_experiment(experiment.ExperimentConfig(
-        input=root, output_dir=os.path.join(out, "eval"), models=models, hnn_model=hnn_model,
-        splits=common.ints("eval_splits"), window=FLAGS.window, grabcut_iterations=FLAGS.grabcut_iterations))
+    config = common.from_flags(pipeline.PipelineConfig, photons=phantom.parse_photons(FLAGS.photons),
+                               eval_splits=common.ints("eval_splits"))
+    base = train_flags.config_from_flags(stage="denoise", model_dir=os.path.join(FLAGS.output_dir, "models"))
+    hnn_base = train_flags.hnn_config_from_flags(model_dir=os.path.join(FLAGS.output_dir, "models", "hnn"))
+    result = pipeline.run_pipeline(config, base, hnn_base)
     print(tables.to_markdown(result["table1"], f"Table 1 ({result['lesions']} test lesions)"))
     print(tables.to_markdown(result["table2"], "Table 2"))
     if "faithfulness" in result:
         print(tables.to_markdown(result["faithfulness"], "Faithfulness (RMSE in HU against the noise-free ROI)"))
-    if train:
+    if config.models == pipeline.TRAIN:
         print(TINY_NOTE)
     for name, path in result["paths"].items():
         print(f"{name}: {path if isinstance(path, str) else path['md']}")
     if result["failures"]:
-        print(f"{len(result['failures'])} lesion(s) failed: {os.path.join(out, 'eval', 'failures.json')}")
+        print(f"{len(result['failures'])} lesion(s) failed: {os.path.join(config.output_dir, 'eval', 'failures.json')}")
         return EXIT_SOME_FAILED
     return 0
 

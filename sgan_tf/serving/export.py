@@ -50,6 +50,7 @@ process inside the oneDNN convolution.)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -58,20 +59,22 @@ import time
 
 import keras
 import tensorflow as tf
+from absl import logging
 
-from sgan_tf import outputs, scale
+from sgan_tf import outputs, pretrained, scale, variants
+from sgan_tf.data import ct, limits
 from sgan_tf.data.ct import NETWORK_WINDOW, Window
 from sgan_tf.enhance import Enhancer, GeneratorStage
 from sgan_tf.errors import UserError
-from sgan_tf.segment import hnn, hnn_train
+from sgan_tf.segment import HNN_THRESHOLD, hnn, hnn_train, segmenters
 from sgan_tf.training import run_folder
 
 ENHANCER = "enhancer"
 HNN = "hnn"
 MODELS_CONFIG = "models.config"
 SIDECAR = os.path.join("assets.extra", "export.json")
-MAX_SIDE = 1024
-MAX_BATCH_PIXELS = 4 * MAX_SIDE * MAX_SIDE
+MAX_SIDE = limits.EXPORT_MAX_SIDE
+MAX_BATCH_PIXELS = limits.EXPORT_MAX_BATCH_PIXELS
 
 
 def _checked(x: tf.Tensor, name: str, channels: int) -> tf.Tensor:
@@ -142,7 +145,7 @@ def enhance_graph(enhancer: Enhancer, hu: tf.Tensor, zoom: tf.Tensor, window: Wi
     }
 
 
-def hnn_graph(model: hnn.HNN, composite: tf.Tensor, threshold: float = hnn_train.THRESHOLD,
+def hnn_graph(model: hnn.HNN, composite: tf.Tensor, threshold: float = HNN_THRESHOLD,
               max_batch_pixels: int = MAX_BATCH_PIXELS) -> dict[str, tf.Tensor]:
     """The HNN signatures' outputs for composites [N, H, W, 3]: hnn_train.predict's ops, and the
     mask, after every check of the request."""
@@ -210,7 +213,7 @@ def _write(archive: keras.export.ExportArchive, path: str, sidecar: dict, overwr
 
 
 def _provenance() -> dict:
-    return {"exported_by": "sgan_tf.export", "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    return {"exported_by": "sgan_tf.serving.export", "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "tensorflow": tf.__version__, "keras": keras.__version__}
 
 
@@ -249,7 +252,7 @@ def load_hnn_run(model_dir: str) -> tuple[hnn.HNN, dict]:
 
 
 def export_hnn(model: hnn.HNN, path: str, info: dict | None = None, window: Window = NETWORK_WINDOW,
-               threshold: float = hnn_train.THRESHOLD, overwrite: bool = False,
+               threshold: float = HNN_THRESHOLD, overwrite: bool = False,
                max_batch_pixels: int = MAX_BATCH_PIXELS) -> dict:
     """Writes the HNN SavedModel to the version folder `path`: signatures `serving_default`
     (composites) and `og_hu` (HU through `window`), the mask at `threshold`; returns the sidecar."""
@@ -317,3 +320,77 @@ def docker_command(export_dir: str, base_path: str | None = None) -> str:
     root = container_root(export_dir, base_path)
     return (f'docker run -p 8501:8501 -p 8500:8500 -v "{os.path.abspath(export_dir)}:{root}" tensorflow/serving '
             f"--model_config_file={os.path.join(root, MODELS_CONFIG)}")
+
+
+@dataclasses.dataclass
+class ExportConfig:
+    """What export_main's flags say."""
+
+    export_dir: str
+    version: int
+    variant: str = variants.DEFAULT
+    models: dict[str, str | None] = dataclasses.field(default_factory=dict)  # name -> --<name>_model, hnn too
+    hnn_variant: str | None = None  # with a folder of HNN runs: the one to export
+    window: Window = NETWORK_WINDOW
+    threshold: float = HNN_THRESHOLD
+    max_side: int = MAX_SIDE
+    max_batch_pixels: int = MAX_BATCH_PIXELS
+    base_path: str | None = None
+    overwrite: bool = False
+
+
+def hnn_run(value: str | None, variant: str | None) -> str:
+    """The HNN model_dir a --hnn_model value names (or the shipped HNN) for `variant` (None: its
+    only one)."""
+    runs = segmenters.hnn_models(value)
+    if variant is None and len(runs) == 1:
+        return next(iter(runs.values()))
+    if variant is None:
+        raise UserError(f"--hnn_model {value} holds HNNs for {', '.join(sorted(runs))}: choose one with --hnn_variant")
+    if variant not in runs:
+        raise UserError(f"--hnn_model {value} has no HNN for variant {variant} (it has {', '.join(sorted(runs))})")
+    return runs[variant]
+
+
+def export_models(config: ExportConfig) -> list[str]:
+    """Exports the enhancer of `config.variant` and/or an HNN as the model flags name them (none
+    named: the shipped ones), then models.config; returns a line per file written. Every model
+    loads before anything is written, so a bad model folder leaves the export untouched."""
+    models = dict(config.models)
+    hnn_model = models.pop("hnn", None)
+    given = any(models.values()) or hnn_model
+    want_enhancer = any(models.values()) or (
+        not given and all(pretrained.is_shipped(n) for n in variants.get(config.variant).needs))
+    want_hnn = bool(hnn_model) or (not given and pretrained.is_shipped("hnn"))
+    if not want_enhancer and not want_hnn:
+        raise UserError("nothing to export: give the enhancer's --denoise_model/--enhance_model "
+                        "(or --single_model, --dncnn_model with --variant) and/or --hnn_model (no model ships)")
+    container_root(config.export_dir, config.base_path)
+    targets = {name: version_path(config.export_dir, name, config.version)
+               for name, wanted in ((ENHANCER, want_enhancer), (HNN, want_hnn)) if wanted}
+    for path in targets.values():
+        check_target(path, config.overwrite)
+    outputs.check_writable(config.export_dir)
+    if ENHANCER in targets:
+        enhancer = Enhancer.for_variant(config.variant, models)
+    if HNN in targets:
+        run = hnn_run(hnn_model, config.hnn_variant)
+        model, info = load_hnn_run(run)
+        if info.get("window") and ct.WindowChoice.parse(info["window"]).fixed != config.window:
+            logging.warning("%s was trained with --window=%s; the export's og_hu signature uses %s",
+                            run, info["window"], config.window.as_list())
+    written = []
+    if ENHANCER in targets:
+        export_enhancer(enhancer, targets[ENHANCER], config.window, config.max_side, config.overwrite,
+                        config.max_batch_pixels)
+        written.append(f"wrote {targets[ENHANCER]} (enhancer, variant {config.variant}, "
+                       f"window {config.window.as_list()} HU)")
+    if HNN in targets:
+        export_hnn(model, targets[HNN], info, config.window, config.threshold, config.overwrite,
+                   config.max_batch_pixels)
+        written.append(f"wrote {targets[HNN]} (HNN of {run}, variant {info.get('variant')}, "
+                       f"threshold {config.threshold})")
+    written.append(f"wrote {write_models_config(config.export_dir, config.base_path)} "
+                   f"(model base paths under {container_root(config.export_dir, config.base_path)})")
+    written += [f"inspect: saved_model_cli show --dir {path} --all" for path in targets.values()]
+    return written
