@@ -6,8 +6,8 @@ Each entry names its Table 1 row, the models it needs (by their names in
 `sgan_tf.pretrained.NAMES`, i.e. the `--<name>_model` flags) and where they run: before the
 per-lesion zoom (denoisers, at the ROI's native resolution) or after it (G2, the single GAN).
 `enhance.Enhancer.for_variant` builds any entry's stages from these names. Every flag enum,
-table, docstring list and default derives from `VARIANTS` (`markdown_table()` prints them);
-adding a variant is one entry here (and its stage code, if new).
+table, docstring list and default derives from `VARIANTS`; adding a variant is one entry here
+(and its stage code, if new). `REFERENCE` is the row every other is compared with.
 
 BM3D is optional (the `bm3d` package); without it the `bm3d` variant runs non-local means and
 its row is named by what ran, `nlm` (OG+NLM), never BM3D.
@@ -39,7 +39,6 @@ class Variant:
         """The trained models (pretrained.NAMES) this variant loads."""
         return tuple(m for m in (self.before_zoom, self.after_zoom) if m in pretrained.NAMES)
 
-
     @property
     def exportable(self) -> bool:
         """Whether every stage is a TF model (a SavedModel can hold it)."""
@@ -57,6 +56,7 @@ VARIANTS = {v.name: v for v in (
 )}
 NAMES = tuple(VARIANTS)  # Table 1's row order
 DEFAULT = "sgan"
+REFERENCE = "og"  # the unenhanced input: significance columns compare every row with it
 EXPORTABLE = tuple(n for n, v in VARIANTS.items() if v.exportable)
 # Rows named by what ran: BM3D's NL-means stand-in.
 FALLBACKS = {"nlm": Variant("nlm", "OG+NLM", "OG, NL-means, NL-means", "NL-means denoised", before_zoom="bm3d")}
@@ -79,10 +79,3 @@ def available(models: dict[str, str | None]) -> list[str]:
     Table 1's row order."""
     return [n for n, v in VARIANTS.items() if all(pretrained.resolve(models.get(m), m) for m in v.needs)]
 
-
-def markdown_table() -> str:
-    """The variants as a Markdown table (for docs and help texts)."""
-    lines = ["| variant | row | channels | models |", "|---|---|---|---|"]
-    for v in VARIANTS.values():
-        lines.append(f"| `{v.name}` | {v.row} | {v.channels} | {', '.join(v.needs) or '-'} |")
-    return "\n".join(lines)

@@ -29,13 +29,14 @@ from absl import flags, logging
 
 from sgan_tf.cli import flags as common
 from sgan_tf.errors import EXIT_SOME_FAILED, UserError, reported
+from sgan_tf.segment import grabcut
 
 flags.DEFINE_string("input", None, "A DeepLesion-layout root with masks/.")
 flags.DEFINE_string("output_dir", None, "Tables and figures go here.")
 flags.DEFINE_string("pred_dir", None, "Instead: score this folder of predicted masks and print the result.")
 common.define_models("denoise", "enhance", "single", "dncnn", "hnn")
 flags.DEFINE_list("splits", ["3"], "Train_Val_Test values to evaluate (default: the test split).")
-flags.DEFINE_integer("grabcut_iterations", 5, "GrabCut iterations.")
+flags.DEFINE_integer("grabcut_iterations", grabcut.ITERATIONS, "GrabCut iterations.")
 common.define_window()
 flags.DEFINE_boolean("allow_nlm_fallback", True, "Without the bm3d package, run NL-means and report it as OG+NLM.")
 flags.DEFINE_string("natural_dir", None, "Also: the denoising table on this folder of clean images (e.g. BSD68).")

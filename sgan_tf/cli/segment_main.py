@@ -25,14 +25,16 @@ from absl import flags
 from sgan_tf import variants
 from sgan_tf.cli import flags as common
 from sgan_tf.errors import EXIT_SOME_FAILED, reported
+from sgan_tf.segment import METHODS, grabcut
 
-flags.DEFINE_enum("method", "grabcut", ["grabcut", "hnn"], "Segmentation method.")
-flags.DEFINE_enum("variant", "og", list(variants.NAMES), "Input composite (paper, Table 1; sgan_tf/variants.py).")
+flags.DEFINE_enum("method", next(iter(METHODS)), list(METHODS), "Segmentation method (sgan_tf/segment).")
+flags.DEFINE_enum("variant", variants.REFERENCE, list(variants.NAMES),
+                  "Input composite (paper, Table 1; sgan_tf/variants.py).")
 flags.DEFINE_string("input", None, "A DeepLesion-layout root.")
 flags.DEFINE_string("output_dir", None, "Predicted masks go here.")
 common.define_models("denoise", "enhance", "single", "dncnn", "hnn")
 flags.DEFINE_list("splits", None, "Only these Train_Val_Test values (default: all lesions).")
-flags.DEFINE_integer("grabcut_iterations", 5, "GrabCut iterations.")
+flags.DEFINE_integer("grabcut_iterations", grabcut.ITERATIONS, "GrabCut iterations.")
 common.define_window()
 common.define_overwrite("existing mask files")
 common.define_max_pixels()

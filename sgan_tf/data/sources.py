@@ -71,10 +71,11 @@ class CTItem:
     lesions_in_slice: int = 1
     shape: tuple[int, int] | None = None  # the slice's (rows, columns) when known before reading
     read_truth: Callable[[], np.ndarray | None] | None = None  # ground-truth 0/1 mask, slice size
+    truth_file: str | None = None  # the file that keeps the ground-truth mask (None: the source has none)
     read_clean: Callable[[], CTSlice] | None = None  # the noise-free copy (simulated sets)
     extra: dict = dataclasses.field(default_factory=dict)  # what sidecars record of it
-    origin: Any = None  # what a writer of derived outputs needs: the DICOM file, the DL_info.csv row,
-    # or (the volume source, the volume's path, z)
+    origin: Any = None  # what a writer of derived outputs needs: the DICOM file, or (the volume source,
+    # the volume's path, z)
     label: str = ""  # how messages name it (default: the source file)
 
     def describe(self) -> str:
@@ -146,10 +147,11 @@ class DeepLesionSource(Source):
             recist=rec.recist, lesion_type=rec.lesion_type, split=rec.split, slice_id=rec.file_name,
             lesion_index=rec.lesion_index, lesions_in_slice=ds.rows_in_slice(rec), shape=tuple(rec.image_size),
             read_truth=(lambda: ds.load_mask(rec)) if self.has_truth else None,
+            truth_file=ds.mask_path(rec) if self.has_truth else None,
             read_clean=lambda: ds.load_slice(rec, clean=True),
             extra={"file_name": rec.file_name, "csv_line": rec.line, "lesion_type": rec.lesion_type,
                    "lesion_type_name": rec.type_name, "split": rec.split},
-            origin=rec, label=rec.describe(),
+            label=rec.describe(),
         )
 
     def items(self) -> list[CTItem]:
@@ -161,10 +163,6 @@ class DeepLesionSource(Source):
         if not records and not self.problems:
             raise UserError(f"--input {self.path}: {deeplesion.INFO_FILE} has no lesion rows")
         return [self.item(r) for r in records]
-
-    def mask_path(self, item: CTItem) -> str:
-        """Where the set keeps an item's ground-truth mask."""
-        return self.dataset.mask_path(item.origin)
 
 
 class _FileSource(Source):

@@ -26,11 +26,11 @@ from absl import logging
 from sgan_tf import metrics, outputs, pretrained, progress, scale, variants
 from sgan_tf.data import deeplesion
 from sgan_tf.data.ct import DEFAULT_WINDOW, WindowChoice
-from sgan_tf.data.sources import CTItem, DeepLesionSource, SourceOptions, open_lesion_source
+from sgan_tf.data.sources import CTItem, Source, SourceOptions, open_lesion_source
 from sgan_tf.enhance import Enhancer
 from sgan_tf.errors import DataError, UserError
 from sgan_tf.evaluation import faithfulness, tables
-from sgan_tf.segment import inputs, segmenters
+from sgan_tf.segment import grabcut, inputs, segmenters
 
 FIGURE_LESIONS = 4
 FIGURE_CELL = 128
@@ -43,7 +43,7 @@ class ExperimentConfig:
     models: dict[str, str | None] = dataclasses.field(default_factory=dict)  # name -> --<name>_model value
     hnn_model: str | None = None
     splits: tuple[int, ...] = (3,)
-    grabcut_iterations: int = 5
+    grabcut_iterations: int = grabcut.ITERATIONS
     window: str = DEFAULT_WINDOW
     allow_nlm_fallback: bool = True
 
@@ -82,7 +82,7 @@ def _figure_items(items: list[CTItem]) -> list[CTItem]:
     return chosen
 
 
-def _truth_source(root: str, splits: tuple[int, ...] | None) -> DeepLesionSource:
+def _truth_source(root: str, splits: tuple[int, ...] | None) -> Source:
     """The lesion source of an evaluation; UserError without ground truth or lesions."""
     source = open_lesion_source(root, "--input", SourceOptions(splits=splits))
     if not source.has_truth:
@@ -114,9 +114,7 @@ def run_experiment(config: ExperimentConfig) -> dict:
         row = enhancer.variant  # 'nlm' when BM3D fell back
         rows.append(row)
         enhancers[row] = enhancer
-        methods = [segmenters.GrabCutSegmenter(config.grabcut_iterations)]
-        if variant in hnn_dirs:
-            methods.append(segmenters.HNNSegmenter(hnn_dirs[variant]))
+        methods = list(segmenters.segmenters_for(variant, hnn_dirs, config.grabcut_iterations).values())
         models[row] = {**enhancer.info, **{"hnn_model": m.info for m in methods if hasattr(m, "info")}}
         seconds = {m.name: 0.0 for m in methods}
         made = 0
@@ -171,14 +169,14 @@ def run_experiment(config: ExperimentConfig) -> dict:
     return {"paths": paths, **result, "failures": failures, "timing": timing, "lesions": len(items)}
 
 
-def _with_truth(source: DeepLesionSource, items: list[CTItem]) -> tuple[list[CTItem], list[dict]]:
+def _with_truth(source: Source, items: list[CTItem]) -> tuple[list[CTItem], list[dict]]:
     """The items with a ground-truth mask file, and a failure entry for each without; UserError
     when none has one (nothing could be scored)."""
-    has_truth = {i.item_id: os.path.isfile(source.mask_path(i)) for i in items}
+    has_truth = {i.item_id: bool(i.truth_file) and os.path.isfile(i.truth_file) for i in items}
     if not any(has_truth.values()):
         raise UserError(f"{source.path}: none of the {len(items)} selected lesions has a ground-truth mask "
                         f"in {os.path.join(source.path, deeplesion.MASKS_DIR)}/ (<series>/<slice>.png)")
-    missing = [{"item": i.item_id, "error": f"{i.describe()}: no ground-truth mask {source.mask_path(i)}"}
+    missing = [{"item": i.item_id, "error": f"{i.describe()}: no ground-truth mask {i.truth_file}"}
                for i in items if not has_truth[i.item_id]]
     return [i for i in items if has_truth[i.item_id]], missing
 
@@ -193,13 +191,13 @@ def _write_fig1(folder: str, cells: dict, rows: list[str], row_names: dict) -> s
 
 def _write_fig3(folder: str, overlays: dict, rows: list[str]) -> str | None:
     """Per figure lesion: OG and the last variant, with each method that ran."""
-    keep = ("og", rows[-1])
+    keep = (variants.REFERENCE, rows[-1])
     lines = []
     for panels in overlays.values():
         cells = [
             _label(_overlay(gray, truth if truth is not None else np.zeros_like(pred), pred),
                    f"{variants.ROW_NAMES.get(row, row)} {method}")
-            for (row, method), (gray, truth, pred) in sorted(panels.items(), key=lambda kv: (kv[0][0] != "og", kv[0]))
+            for (row, method), (gray, truth, pred) in sorted(panels.items(), key=lambda kv: (kv[0][0] != variants.REFERENCE, kv[0]))
             if row in keep
         ]
         if cells:
@@ -245,7 +243,7 @@ def score_predictions(root: str, pred_dir: str) -> dict:
 def denoising_tables(output_dir: str, models: dict[str, str | None], natural_dir: str | None = None,
                      lcd_ct_dir: str | None = None, sigmas: tuple[float, ...] = (15, 25, 50),
                      allow_nlm_fallback: bool = True) -> dict:
-    """The denoising tables (sgan_tf/denoise.py) for the noisy input, BM3D (or NL-means,
+    """The denoising tables (sgan_tf/evaluation/denoise.py) for the noisy input, BM3D (or NL-means,
     named) with its own noise estimate, DnCNN and G1 when given or shipped (all blind), and the classical
     denoisers told the true noise level (NL-means always, BM3D when installed): natural images
     at each sigma (DnCNN-paper protocol) and the LCD-CT phantom."""

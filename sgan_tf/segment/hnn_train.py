@@ -30,13 +30,12 @@ from sgan_tf.data.sources import CTItem, Source, open_lesion_source
 from sgan_tf.enhance import Enhancer
 from sgan_tf.errors import DataError, UserError
 from sgan_tf.models import precision
-from sgan_tf.segment import grabcut, hnn, hnn_data
+from sgan_tf.segment import HNN_THRESHOLD, grabcut, hnn, hnn_data
 from sgan_tf.training import run_folder
 from sgan_tf.training.loop import RunSettings, Trainer, raise_failed, start_run
 from sgan_tf.training.strategy import is_chief, make_strategy
 
 STAGE = "hnn"
-THRESHOLD = 0.5
 # A resumed run must agree on these: the architecture, and the variant the HNN is named by.
 FIXED_FIELDS = ("stage", "filters", "input_size", "variant")
 # Changing these on resume is allowed, with a warning: the run then sees other examples.
@@ -52,7 +51,7 @@ class HNNConfig(RunSettings):
 
     model_dir: str
     data_dir: str | None
-    variant: str = "og"
+    variant: str = variants.REFERENCE
     denoise_model: str | None = None
     enhance_model: str | None = None
     single_model: str | None = None
@@ -93,8 +92,8 @@ def build_model(filters, input_size: int) -> hnn.HNN:
 
 
 def dice_scores(prob: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Per-item Dice [N] of probability maps [N, S, S] at THRESHOLD against 0/1 masks."""
-    return np.array([metrics.overlap(p >= THRESHOLD, t)["dice"] for p, t in zip(prob, labels)], np.float64)
+    """Per-item Dice [N] of probability maps [N, S, S] at HNN_THRESHOLD against 0/1 masks."""
+    return np.array([metrics.overlap(p >= HNN_THRESHOLD, t)["dice"] for p, t in zip(prob, labels)], np.float64)
 
 
 class HNNTrainer(Trainer):

@@ -22,10 +22,8 @@ from sgan_tf.data.ct import DEFAULT_CHOICE, WindowChoice
 from sgan_tf.data.deeplesion import read_mask_file
 from sgan_tf.data.sources import CTItem
 from sgan_tf.errors import DataError, UserError
-from sgan_tf.segment import grabcut, inputs
+from sgan_tf.segment import HNN_THRESHOLD, grabcut, inputs
 from sgan_tf.training import run_folder
-
-HNN_THRESHOLD = 0.5
 
 
 class GrabCutSegmenter:
@@ -57,6 +55,15 @@ class HNNSegmenter:
 
         prob = hnn_train.predict(self.model, roi.composite[None])[0]
         return (np.asarray(prob).reshape(roi.composite.shape[:2]) >= HNN_THRESHOLD).astype(np.uint8)
+
+
+def segmenters_for(variant: str, hnn_dirs: dict[str, str], grabcut_iterations: int = grabcut.ITERATIONS) -> dict:
+    """The segmenters (by method, sgan_tf/segment METHODS) that can run on `variant`'s
+    composites: GrabCut always, the HNN when `hnn_dirs` (`hnn_models`) holds one trained on it."""
+    found = {GrabCutSegmenter.name: GrabCutSegmenter(grabcut_iterations)}
+    if variant in hnn_dirs:
+        found[HNNSegmenter.name] = HNNSegmenter(hnn_dirs[variant])
+    return found
 
 
 def hnn_variant(model_dir: str) -> str | None:
@@ -151,8 +158,8 @@ class SegmentConfig:
 
     input: str
     output_dir: str
-    variant: str = "og"
-    method: str = "grabcut"  # or "hnn"
+    variant: str = variants.REFERENCE
+    method: str = GrabCutSegmenter.name  # a method of sgan_tf/segment METHODS
     models: dict = dataclasses.field(default_factory=dict)  # name -> --<name>_model value
     hnn_model: str | None = None
     splits: tuple[int, ...] | None = None
@@ -184,13 +191,10 @@ def segment_to_folder(config: SegmentConfig) -> list[str]:
             logging.info("%s: skipped, %s exists (use --overwrite)", item.item_id, item.slice_id)
     todo = [i for i in items if i.item_id not in skipped]
     enhancer = Enhancer.for_variant(config.variant, config.models)
-    if config.method == "hnn":
-        hnn = hnn_models(config.hnn_model).get(config.variant)
-        if hnn is None:
-            raise UserError(f"--method=hnn needs --hnn_model with an HNN trained on variant {config.variant}")
-        segmenter = HNNSegmenter(hnn)
-    else:
-        segmenter = GrabCutSegmenter(config.grabcut_iterations)
+    hnn_dirs = hnn_models(config.hnn_model) if config.method == HNNSegmenter.name else {}
+    segmenter = segmenters_for(config.variant, hnn_dirs, config.grabcut_iterations).get(config.method)
+    if segmenter is None:
+        raise UserError(f"--method={config.method} needs --hnn_model with an HNN trained on variant {config.variant}")
     masks = {}
     results = segment_items(todo, enhancer, segmenter, config.window)
     for item, result in progress.track(results, f"segment {variants.ROW_NAMES.get(enhancer.variant)}",
