@@ -1,7 +1,6 @@
 """Stacked enhancement of CT: OG -> G1 (denoise) -> per-lesion zoom -> G2 (enhance) -> composite.
 
-`enhance(hu, ...)` and the `Enhancer` class take a HU image (a lesion ROI or a whole slice)
-and return, aligned at the zoomed size, OG, denoised, enhanced and the 3-channel composite
+An `Enhancer` takes a HU image (a lesion ROI or a whole slice) and returns, aligned at the zoomed size, OG, denoised, enhanced and the 3-channel composite
 (OG, denoised, enhanced), each in the network scale and in HU (`sgan_tf.data.ct` defines the
 scale). The order is the paper's: G1 runs at the native resolution, where the noise has the
 pixel scale it was trained on; OG and the G1 output are then enlarged by the zoom factor
@@ -22,6 +21,7 @@ import dataclasses
 import math
 import os
 from collections.abc import Callable, Mapping
+from typing import ClassVar
 
 import numpy as np
 import tensorflow as tf
@@ -121,7 +121,10 @@ def load_stage(path: str, checkpoint: str | None = None, tile_size: int = TILE_S
 
 @dataclasses.dataclass
 class EnhanceResult:
-    """Aligned channels at the zoomed size: `<name>` on the network scale, `<name>_hu` in HU."""
+    """Aligned channels at the zoomed size: `<name>` on the network scale, `<name>_hu` in HU,
+    for each name in `CHANNELS`, the composite's order."""
+
+    CHANNELS: ClassVar[tuple[str, ...]] = ("og", "denoised", "enhanced")
 
     og: np.ndarray
     denoised: np.ndarray
@@ -136,11 +139,11 @@ class EnhanceResult:
     @property
     def composite(self) -> np.ndarray:
         """[H, W, 3] network scale: (OG, denoised, enhanced)."""
-        return np.stack([self.og, self.denoised, self.enhanced], axis=-1)
+        return np.stack([getattr(self, name) for name in self.CHANNELS], axis=-1)
 
     @property
     def composite_hu(self) -> np.ndarray:
-        return np.stack([self.og_hu, self.denoised_hu, self.enhanced_hu], axis=-1)
+        return np.stack([getattr(self, f"{name}_hu") for name in self.CHANNELS], axis=-1)
 
 
 Stage = Callable[[np.ndarray], np.ndarray]

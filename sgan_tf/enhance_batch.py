@@ -42,7 +42,6 @@ from sgan_tf.data.ct import CTSlice, WindowChoice
 from sgan_tf.enhance import Enhancer, EnhanceResult
 from sgan_tf.errors import DataError, UserError
 
-CHANNELS = ("og", "denoised", "enhanced")
 FIGURE_MIN_PANEL = 256
 MARKER = "item.json"
 SUMMARY = sources.SUMMARY_NAME
@@ -119,7 +118,7 @@ def _figure(result: EnhanceResult) -> np.ndarray:
     out = []
     for name, panel in zip(("OG", "denoised", "enhanced"), panels):
         img = np.rint(np.clip(panel, 0, 1) * 255).astype(np.uint8)
-        img = cv2.resize(img, (w * scale, h * scale), interpolation=cv2.INTER_NEAREST)
+        img = np.repeat(np.repeat(img, scale, axis=0), scale, axis=1)  # each pixel a scale x scale block
         img = cv2.copyMakeBorder(img, 22, 2, 2, 2, cv2.BORDER_CONSTANT, value=0)
         cv2.putText(img, name, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 255, 1, cv2.LINE_AA)
         out.append(img)
@@ -135,7 +134,7 @@ def write_outputs(folder: str, result: EnhanceResult, figure: bool, root: str) -
     if os.path.lexists(marker):
         os.remove(marker)
     written = []
-    for name in CHANNELS:
+    for name in EnhanceResult.CHANNELS:
         hu = getattr(result, f"{name}_hu")
         ct.write_hu_png(os.path.join(folder, f"{name}.png"), hu, root)
         outputs.write_npy(os.path.join(folder, f"{name}.npy"), hu.astype(np.float32), root)

@@ -22,10 +22,9 @@ from sgan_tf import metrics, progress, scale
 from sgan_tf.data import recist
 from sgan_tf.data.ct import DEFAULT_CHOICE, WindowChoice
 from sgan_tf.data.sources import CTItem
-from sgan_tf.enhance import Enhancer
+from sgan_tf.enhance import Enhancer, EnhanceResult
 from sgan_tf.errors import DataError
 
-CHANNELS = ("og", "denoised", "enhanced")
 TITLE = "Faithfulness: RMSE (HU, network window) of each channel against the noise-free ROI, mean ± std over lesions"
 
 
@@ -48,7 +47,7 @@ def lesion_errors(item: CTItem, enhancer: Enhancer, window: WindowChoice = DEFAU
     truth = item.truth()
     lesion = None if truth is None else scale.resize_mask(recist.crop(truth, box, pad_value=0), h, w) > 0
     out = {}
-    for name in CHANNELS:
+    for name in EnhanceResult.CHANNELS:
         channel = np.clip(getattr(result, f"{name}_hu"), win.lo, win.hi)
         out[f"{name} ROI"] = metrics.rmse(channel, reference)
         out[f"{name} lesion"] = metrics.rmse(channel, reference, lesion) if lesion is not None else float("nan")
@@ -71,7 +70,7 @@ def table(items: list[CTItem], enhancers: dict[str, Enhancer], row_names: dict[s
         row: dict = {"Input": row_names.get(variant, variant), "lesions": len(per_lesion)}
         for region in ("ROI", "lesion"):
             og = np.array([e[f"og {region}"] for e in per_lesion])
-            for name in CHANNELS:
+            for name in EnhanceResult.CHANNELS:
                 values = np.array([e[f"{name} {region}"] for e in per_lesion])
                 ok = np.isfinite(values)
                 row[f"{name} {region} RMSE (HU)"] = metrics.mean_std(values[ok])

@@ -28,10 +28,8 @@ each stage checkpoints as it trains, so a stopped run resumes in the round it st
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import os
-import shutil
 import time
 
 import numpy as np
@@ -128,10 +126,6 @@ def _quantise(image: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(image, 0.0, 1.0) * POOL_SCALE).astype(np.uint16)
 
 
-def _checkpoint_step(path: str) -> int:
-    return int(os.path.basename(path).rsplit("-", 1)[1])
-
-
 def init_stage_dir(stage: str, source: str, dest: str) -> int:
     """Copies the source `stage` run's latest checkpoint into `dest` unless it has a checkpoint
     already; returns the source checkpoint's step."""
@@ -145,11 +139,10 @@ def init_stage_dir(stage: str, source: str, dest: str) -> int:
     latest = found[0]
     if not run_folder.checkpoints(dest):
         os.makedirs(dest, exist_ok=True)
-        for path in [*glob.glob(glob.escape(latest) + ".*"), os.path.join(source, run_folder.CONFIG_FILE)]:
-            shutil.copy2(path, dest)
-        run_folder.write_state(dest, latest)
+        run_folder.copy_checkpoint(latest, dest)
+        run_folder.copy_config(source, dest)
         logging.info("Fine-tuning starts from %s (copied to %s)", latest, dest)
-    return _checkpoint_step(latest)
+    return run_folder.checkpoint_step(latest)
 
 
 def stage_config(config: FinetuneConfig, stage: str, source: str, train_steps: int) -> TrainConfig:

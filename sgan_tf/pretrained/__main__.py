@@ -58,7 +58,7 @@ def package(name: str, model_dir: str, checkpoint: str | None = None, version: s
         tf.train.Checkpoint(**parts, global_step=tf.Variable(step, dtype=tf.int64)), staging, max_to_keep=1,
         checkpoint_name="ckpt")
     saved = manager.save(checkpoint_number=step)
-    shutil.copy(os.path.join(model_dir, run_folder.CONFIG_FILE), os.path.join(staging, run_folder.CONFIG_FILE))
+    run_folder.copy_config(model_dir, staging)
     weights = f"{saved}.data-00000-of-00001"
     record = {"name": name, "version": version, "step": step, "packaged": datetime.date.today().isoformat(),
               "source_checkpoint": os.path.basename(checkpoint),

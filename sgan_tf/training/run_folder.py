@@ -28,6 +28,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import socket
 import tempfile
 import time
@@ -77,12 +78,6 @@ def read_config(model_dir: str) -> dict | None:
     if not isinstance(saved, dict):
         raise UserError(f"{path} is not a training configuration (a JSON object)")
     return saved
-
-
-def stage_of(model_dir: str) -> str | None:
-    """The `stage` a run folder's config.json names (None: no config.json)."""
-    saved = read_config(model_dir) if os.path.isdir(model_dir) else None
-    return None if saved is None else saved.get("stage")
 
 
 def check_compatible(config: Any, saved: dict, fixed: Sequence[str], data: Sequence[str], what: str) -> list[str]:
@@ -235,6 +230,19 @@ def write_state(model_dir: str, latest: str) -> None:
         outputs.write_file(os.path.join(model_dir, STATE_FILE), "\n".join(lines) + "\n")
     except DataError as e:
         raise UserError(f"{e}; training stopped") from e
+
+
+def copy_config(source: str, dest: str) -> None:
+    """Copies run `source`'s config.json into folder `dest` (a copy of the run)."""
+    shutil.copy2(os.path.join(source, CONFIG_FILE), os.path.join(dest, CONFIG_FILE))
+
+
+def copy_checkpoint(path: str, dest: str) -> None:
+    """Copies checkpoint `path` (its .index and .data-* files) into folder `dest` and makes it
+    dest's latest."""
+    for name in glob.glob(glob.escape(path) + ".*"):
+        shutil.copy2(name, dest)
+    write_state(dest, path)
 
 
 def delete_checkpoint(path: str) -> None:
