@@ -1,4 +1,4 @@
-"""The automatic quality score of enhanced lesion ROIs (sgan_tf/finetune_score.py)."""
+"""The automatic quality score of enhanced lesion ROIs (sgan_tf/finetune/score.py)."""
 
 import cv2
 import numpy as np

@@ -1,4 +1,4 @@
-"""CT fine-tuning rounds (sgan_tf/finetune.py) with tiny G1/G2 runs on a small lesion set.
+"""CT fine-tuning rounds (sgan_tf/finetune/rounds.py) with tiny G1/G2 runs on a small lesion set.
 
 The quality score is replaced by a fake that marks chosen ROIs as improved, so the rounds'
 machinery is tested whatever tiny models do to the images (the score has its own tests).

@@ -70,9 +70,10 @@ def models() -> dict[str, str | None]:
     return {n: FLAGS[f"{n}_model"].value for n in pretrained.NAMES if f"{n}_model" in FLAGS}
 
 
-def define_overwrite(what: str) -> None:
+def define_overwrite(what: str, otherwise: str = "keep them and skip their work") -> None:
+    """--overwrite: replace `what` (default: `otherwise`)."""
     if _undefined("overwrite"):
-        flags.DEFINE_boolean("overwrite", False, f"Replace {what} (default: keep them and skip their work).")
+        flags.DEFINE_boolean("overwrite", False, f"Replace {what} (default: {otherwise}).")
 
 
 def define_max_pixels() -> None:

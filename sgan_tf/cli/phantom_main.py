@@ -35,7 +35,7 @@ flags.DEFINE_string("photons", ",".join(f"{v:g}" for v in phantom.DEFAULT_PHOTON
 flags.DEFINE_integer("workers", None, "Worker processes (default: all CPUs).")
 flags.DEFINE_integer("image_size", phantom.DEFAULT_SIZE, "Slice size in pixels, >= 128 (the field of view in mm stays).")
 flags.DEFINE_integer("views", None, "Projection views over 180 degrees, even (default: 1.5 per pixel, 768 at 512).")
-flags.DEFINE_boolean("overwrite", False, "Replace a set in a non-empty --output_dir.")
+common.define_overwrite("a set in a non-empty --output_dir", "refuse a non-empty --output_dir")
 flags.mark_flags_as_required(["output_dir", "num_slices"])
 
 FLAGS = flags.FLAGS

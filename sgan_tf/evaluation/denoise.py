@@ -2,7 +2,7 @@
 
 A method is a stage ([H, W] float32 on [0, 1] -> [H, W] on [0, 1]): `enhance.load_stage` for
 G1 or DnCNN, `baselines.denoiser_stage` for BM3D / NL-means. Rows are dicts with (mean, std)
-tuples for averaged metrics, the convention of `sgan_tf.evaluate.to_markdown`/`write_table`.
+tuples for averaged metrics, the convention of `sgan_tf.evaluation.tables.to_markdown`/`write_table`.
 
 **Natural images** (`natural_table`): each 8-bit image of a folder (e.g. BSD68) on [0, 1],
 white Gaussian noise of std sigma/255 from `np.random.default_rng(seed)` (one draw per image,
