@@ -46,13 +46,13 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "train_main=sgan_tf.train_main:run",
-            "phantom_main=sgan_tf.phantom_main:run",
-            "enhance_main=sgan_tf.enhance_main:run",
-            "segment_main=sgan_tf.segment_main:run",
-            "eval_main=sgan_tf.eval_main:run",
-            "pipeline_main=sgan_tf.pipeline_main:run",
-            "export_main=sgan_tf.export_main:run",
+            "train_main=sgan_tf.cli.train_main:run",
+            "phantom_main=sgan_tf.cli.phantom_main:run",
+            "enhance_main=sgan_tf.cli.enhance_main:run",
+            "segment_main=sgan_tf.cli.segment_main:run",
+            "eval_main=sgan_tf.cli.eval_main:run",
+            "pipeline_main=sgan_tf.cli.pipeline_main:run",
+            "export_main=sgan_tf.cli.export_main:run",
         ],
     },
 )

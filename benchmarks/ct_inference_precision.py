@@ -24,7 +24,7 @@ from common import shared_data, write_result
 import numpy as np
 
 from sgan_tf import enhance, pretrained
-from sgan_tf.data import dicom
+from sgan_tf.data import sources
 from sgan_tf.data.ct import NETWORK_WINDOW, read_hu_png
 
 CHANNELS = ("denoised_hu", "enhanced_hu")
@@ -36,12 +36,12 @@ def ct_sets(sim_dir: str | None, slices: int) -> dict[str, list[np.ndarray]]:
     real = shared_data("real_ct")
     if real:
         for name in ("totalseg_dicom", "dcmqa_ge_head_dicom"):
-            paths = dicom.sort_slices(dicom.find_dicom_files(os.path.join(real, name)))
-            step = max(1, len(paths) // slices)
-            sets[name] = [dicom.read_dicom(p).hu for p in paths[::step][:slices]]
+            items = sources.DicomSource(os.path.join(real, name)).items()
+            step = max(1, len(items) // slices)
+            sets[name] = [item.read().hu for item in items[::step][:slices]]
     lcd = shared_data("lcd_ct")
     if lcd:
-        from sgan_tf.evaluate_denoise import load_lcd
+        from sgan_tf.evaluation.denoise import load_lcd
 
         sets["lcd_ct_10%"] = list(load_lcd(lcd, "dose_010")[1][:slices])
     if sim_dir and os.path.isdir(sim_dir):
@@ -65,12 +65,10 @@ def main() -> None:
     parser.add_argument("--sim_dir", default=None)
     parser.add_argument("--slices", type=int, default=8)
     args = parser.parse_args()
-    dirs = {"denoise": pretrained.resolve(args.denoise_model, "denoise"),
-            "enhance": pretrained.resolve(args.enhance_model, "enhance")}
-    enhancers = {}
-    for dtype in ("float32", "bfloat16"):
-        stages = {k: enhance.load_stage(v, compute_dtype=dtype) for k, v in dirs.items()}
-        enhancers[dtype] = enhance.Enhancer(stages["denoise"], stages["enhance"], "sgan")
+    models = {"denoise": args.denoise_model, "enhance": args.enhance_model}
+    dirs = {name: pretrained.resolve(value, name) for name, value in models.items()}
+    enhancers = {dtype: enhance.Enhancer.for_variant("sgan", models, compute_dtype=dtype)
+                 for dtype in ("float32", "bfloat16")}
     result: dict = {"models": dirs, "window": NETWORK_WINDOW.as_list(), "sets": {}}
     seconds = {k: 0.0 for k in enhancers}
     worst = {c: 0.0 for c in CHANNELS}

@@ -1,4 +1,4 @@
-"""Exported SavedModels (sgan_tf/export.py) against the in-process path: ROIs/s, size on disk.
+"""Exported SavedModels (sgan_tf/serving/export.py) against the in-process path: ROIs/s, size on disk.
 
 Enhancer: paper-size G1 + G2 (sgan), the SavedModel's serving_default on one ROI at a time
 against `sgan_tf.enhance.Enhancer` on the same ROI, for the ROIs of benchmarks/enhance_rate.py
@@ -28,7 +28,8 @@ from enhance_rate import LESION_PX, _roi, _stage
 import numpy as np
 import tensorflow as tf
 
-from sgan_tf import enhance, export, models
+from sgan_tf import enhance, models
+from sgan_tf.serving import export
 from sgan_tf.segment import hnn, hnn_train
 
 HNN_SIDE = 100

@@ -30,7 +30,7 @@ from skimage.metrics import structural_similarity
 
 from sgan_tf import models
 from sgan_tf.data import images as images_lib
-from sgan_tf.training.checkpoints import list_checkpoints, load_generator
+from sgan_tf.training.run_folder import checkpoint_step, checkpoints, load_generator
 
 PUBLISHED_BSD68 = {15: {"BM3D": 31.07, "DnCNN-S": 31.72}, 25: {"BM3D": 28.57, "DnCNN-S": 29.23},
                    50: {"BM3D": 25.62, "DnCNN-S": 26.23}}
@@ -88,15 +88,15 @@ def main() -> None:
         print(f"skipped: reference data natural/{name} not found (set SGAN_SHARED_DATA)")
         return
     clean, noisy = noisy_set(folder, sigma, seed=0)
-    checkpoints = list_checkpoints(model_dir)
+    found = sorted((checkpoint_step(p), p) for p in checkpoints(model_dir))
     steps = arg("steps")
     wanted = {int(v) for v in steps.split(",")} if steps else None
-    chosen = [(s, p) for s, p in checkpoints if (s in wanted if wanted else s % every == 0)]
-    if checkpoints and checkpoints[-1] not in chosen:
-        chosen.append(checkpoints[-1])
+    chosen = [(s, p) for s, p in found if (s in wanted if wanted else s % every == 0)]
+    if found and found[-1] not in chosen:
+        chosen.append(found[-1])
     rows = []
     for step, path in chosen:
-        generator, _ = load_generator(model_dir, path)
+        generator, _, _ = load_generator(model_dir, path)
         rows.append({"step": step, **evaluate(generator, clean, noisy)})
         print(rows[-1], flush=True)
     noisy_psnr = float(np.mean([psnr(n, c) for c, n in zip(clean, noisy)]))

@@ -1,20 +1,14 @@
 """Stacked enhancement of CT: OG -> G1 (denoise) -> per-lesion zoom -> G2 (enhance) -> composite.
 
-`enhance(hu, ...)` and the `Enhancer` class take a HU image (a lesion ROI or a whole slice)
-and return, aligned at the zoomed size, OG, denoised, enhanced and the 3-channel composite
+An `Enhancer` takes a HU image (a lesion ROI or a whole slice) and returns, aligned at the zoomed size, OG, denoised, enhanced and the 3-channel composite
 (OG, denoised, enhanced), each in the network scale and in HU (`sgan_tf.data.ct` defines the
 scale). The order is the paper's: G1 runs at the native resolution, where the noise has the
 pixel scale it was trained on; OG and the G1 output are then enlarged by the zoom factor
 (bicubic), and G2 runs on the enlarged G1 output.
 
-Variants (the paper's comparison rows) use the same path with other stages:
-
-| variant | before the zoom | after the zoom | composite channels |
-|---------|-----------------|----------------|--------------------|
-| `sgan`  | G1              | G2             | OG, G1, G2         |
-| `gan1`  | G1              | -              | OG, G1, G1         |
-| `gan`   | -               | single GAN     | OG, GAN, GAN       |
-| `og`    | -               | -              | OG, OG, OG         |
+Each variant of the paper's comparison (sgan_tf/variants.py) uses this path with its own
+stages before and after the zoom; `Enhancer.for_variant` builds them from model folders, and
+`Enhancer.pretrained` from the shipped models (sgan_tf/pretrained).
 
 Any image larger than `tile_size` runs tile by tile (`tiled_apply`): tiles overlap by the
 generator's receptive radius on each side plus a blending band, so memory stays bounded and
@@ -26,21 +20,20 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import ClassVar
 
-import cv2
 import numpy as np
 import tensorflow as tf
 
-from sgan_tf.data import limits, recist
+from sgan_tf import pretrained, scale, variants
+from sgan_tf.data import limits
 from sgan_tf.data.ct import NETWORK_WINDOW, Window
 from sgan_tf.errors import DataError, UserError
 from sgan_tf.models.dncnn import DnCNN, FoldedDnCNN, fold_dncnn
 from sgan_tf.models.inference import FoldedGenerator, fold_generator
-from sgan_tf.training.checkpoints import load_generator, load_newest_generator
-from sgan_tf.training.config import CONFIG_FILE, load_saved
+from sgan_tf.training import run_folder
 
-VARIANTS = ("sgan", "gan1", "gan", "og")
 TILE_SIZE = 256
 BLEND = 16
 
@@ -114,19 +107,13 @@ class GeneratorStage:
 
 def load_stage(path: str, checkpoint: str | None = None, tile_size: int = TILE_SIZE,
                compute_dtype: str = "float32") -> GeneratorStage:
-    """A generator (or DnCNN) from a training --model_dir (its newest checkpoint that can be
-    restored unless `checkpoint`), computing in `compute_dtype` (float32 or bfloat16, see
-    models.inference)."""
+    """A generator (or DnCNN) from a training --model_dir or a shipped model's folder (its newest
+    checkpoint that can be restored unless `checkpoint`), computing in `compute_dtype` (float32
+    or bfloat16, see models.inference). Its `info` is what sidecars record of it."""
     if not os.path.isdir(path):
         raise UserError(f"{path}: model folder not found")
-    if load_saved(path) is None:
-        raise UserError(f"{path}: not a training model_dir (no {CONFIG_FILE})")
-    if checkpoint is None:
-        (generator, step), checkpoint = load_newest_generator(path)
-    else:
-        generator, step = load_generator(path, checkpoint)
-    info = {"model_dir": os.path.abspath(path), "checkpoint": os.path.basename(checkpoint), "step": step,
-            "compute_dtype": compute_dtype}
+    generator, step, checkpoint = run_folder.load_generator(path, checkpoint)
+    info = run_folder.model_info(path, checkpoint, step=step, compute_dtype=compute_dtype)
     fold = fold_dncnn if isinstance(generator, DnCNN) else fold_generator
     module = fold(generator, compute_dtype=compute_dtype)
     return GeneratorStage(module, info, tile_size)
@@ -134,7 +121,10 @@ def load_stage(path: str, checkpoint: str | None = None, tile_size: int = TILE_S
 
 @dataclasses.dataclass
 class EnhanceResult:
-    """Aligned channels at the zoomed size: `<name>` on the network scale, `<name>_hu` in HU."""
+    """Aligned channels at the zoomed size: `<name>` on the network scale, `<name>_hu` in HU,
+    for each name in `CHANNELS`, the composite's order."""
+
+    CHANNELS: ClassVar[tuple[str, ...]] = ("og", "denoised", "enhanced")
 
     og: np.ndarray
     denoised: np.ndarray
@@ -149,11 +139,11 @@ class EnhanceResult:
     @property
     def composite(self) -> np.ndarray:
         """[H, W, 3] network scale: (OG, denoised, enhanced)."""
-        return np.stack([self.og, self.denoised, self.enhanced], axis=-1)
+        return np.stack([getattr(self, name) for name in self.CHANNELS], axis=-1)
 
     @property
     def composite_hu(self) -> np.ndarray:
-        return np.stack([self.og_hu, self.denoised_hu, self.enhanced_hu], axis=-1)
+        return np.stack([getattr(self, f"{name}_hu") for name in self.CHANNELS], axis=-1)
 
 
 Stage = Callable[[np.ndarray], np.ndarray]
@@ -162,42 +152,44 @@ Stage = Callable[[np.ndarray], np.ndarray]
 class Enhancer:
     """The stacked enhancement of one variant; call it on HU images."""
 
-    def __init__(self, before_zoom: Stage | None, after_zoom: Stage | None, variant: str,
-                 window: Window = NETWORK_WINDOW, info: dict | None = None):
+    def __init__(self, before_zoom: Stage | None, after_zoom: Stage | None, variant: str, info: dict | None = None):
         self.before_zoom = before_zoom
         self.after_zoom = after_zoom
-        self.variant = variant
-        self.window = window
-        self.info = info or {}
+        self.variant = variant  # the row that ran: "nlm" when BM3D fell back to NL-means
+        self.info = info or {}  # per model: its source folder, checkpoint (and shipped version)
 
     @classmethod
-    def from_model_dirs(
-        cls,
-        variant: str = "sgan",
-        denoise_model: str | None = None,
-        enhance_model: str | None = None,
-        single_model: str | None = None,
-        window: Window = NETWORK_WINDOW,
-        tile_size: int = TILE_SIZE,
-    ) -> "Enhancer":
-        """The variant's stages loaded from training model directories (see the module table)."""
-        needs = {"sgan": ("denoise_model", "enhance_model"), "gan1": ("denoise_model",),
-                 "gan": ("single_model",), "og": ()}
-        if variant not in needs:
-            raise UserError(f"variant {variant!r}: use one of {', '.join(VARIANTS)}")
-        given = {"denoise_model": denoise_model, "enhance_model": enhance_model, "single_model": single_model}
-        missing = [f"--{n}" for n in needs[variant] if not given[n]]
-        if missing:
-            raise UserError(f"variant {variant} needs {' and '.join(missing)}")
-        stages = {n: load_stage(given[n], tile_size=tile_size) for n in needs[variant]}
-        before = stages.get("denoise_model")
-        after = stages.get("enhance_model") or stages.get("single_model")
-        info = {n: s.info for n, s in stages.items()}
-        return cls(before, after, variant, window, info)
+    def for_variant(cls, variant: str = variants.DEFAULT, models: Mapping[str, str | None] | None = None,
+                    tile_size: int = TILE_SIZE, allow_fallback: bool = True,
+                    compute_dtype: str = "float32") -> "Enhancer":
+        """The stages of `variant` (sgan_tf/variants.py). `models` maps model names
+        (pretrained.NAMES) to what their --<name>_model flag says: a run folder, 'pretrained',
+        or None for the shipped model if one ships (`pretrained.resolve`). For BM3D without the
+        bm3d package and with `allow_fallback`, NL-means runs and the Enhancer's variant says `nlm`."""
+        spec = variants.get(variant)
+        given = {name: pretrained.resolve((models or {}).get(name), name) for name in spec.needs}
+        if missing := [f"--{name}_model" for name in spec.needs if not given[name]]:
+            raise UserError(f"variant {variant} needs {' and '.join(missing)} (no shipped model to use instead)")
+        stages, info, name = {}, {}, variant
+        for side in (spec.before_zoom, spec.after_zoom):
+            if side in given:
+                stages[side] = load_stage(given[side], tile_size=tile_size, compute_dtype=compute_dtype)
+                info[f"{side}_model"] = stages[side].info
+            elif side in variants.CLASSICAL:
+                from sgan_tf import baselines
 
-    def __call__(self, hu: np.ndarray, zoom: float = 1.0, window: Window | None = None) -> EnhanceResult:
-        """Enhance a [H, W] HU image at `zoom` (>= 1) through `window` (default: the Enhancer's)."""
-        window = window or self.window
+                name, stages[side] = baselines.bm3d_or_fallback(allow_fallback)
+                info["denoiser"] = name
+        return cls(stages.get(spec.before_zoom), stages.get(spec.after_zoom), name, info)
+
+    @classmethod
+    def pretrained(cls, variant: str = variants.DEFAULT, **kwargs) -> "Enhancer":
+        """`for_variant` with the shipped models; UserError naming any that is not shipped."""
+        return cls.for_variant(variant, {name: pretrained.PRETRAINED for name in variants.get(variant).needs},
+                               **kwargs)
+
+    def __call__(self, hu: np.ndarray, zoom: float = 1.0, window: Window = NETWORK_WINDOW) -> EnhanceResult:
+        """Enhance a [H, W] HU image at `zoom` (>= 1) through `window`."""
         hu = np.asarray(hu, np.float32)
         if hu.ndim != 2:
             raise DataError(f"expected a [H, W] HU image, got shape {hu.shape}")
@@ -205,11 +197,11 @@ class Enhancer:
             raise DataError(f"image has {int((~np.isfinite(hu)).sum())} NaN/inf pixels")
         if not 1.0 <= zoom < math.inf:
             raise UserError(f"zoom {zoom}: must be a finite number >= 1 (the zoom only enlarges)")
-        size_h, size_w = (max(int(round(n * zoom)), 1) for n in hu.shape)
+        size_h, size_w = scale.zoomed_size(hu.shape, zoom)
         limits.check_pixels(size_w, size_h, f"the {hu.shape[1]}x{hu.shape[0]} image zoomed {zoom:g}x")
         og = window.to_unit(hu)
         first = self.before_zoom(og) if self.before_zoom else og
-        og_hu_z, og_z, first_z = (_resize(a, size_h, size_w) for a in (hu, og, first))
+        og_hu_z, og_z, first_z = (scale.zoom_cubic(a, size_h, size_w) for a in (hu, og, first))
         og_z, first_z = np.clip(og_z, 0, 1), np.clip(first_z, 0, 1)
         second = self.after_zoom(first_z) if self.after_zoom else first_z
         if self.before_zoom is None and self.after_zoom is not None:
@@ -220,27 +212,3 @@ class Enhancer:
             enhanced_hu=window.output_hu(second, og_hu_z),
             zoom=float(zoom), window=window, variant=self.variant,
         )
-
-    def enhance_roi(self, hu_slice: np.ndarray, box: recist.RoiBox, zoom: float,
-                    window: Window | None = None) -> EnhanceResult:
-        """Crop the ROI (air-padded at the slice border) and enhance it at `zoom`."""
-        return self(recist.crop(hu_slice, box), zoom, window)
-
-
-def _resize(image: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Bicubic resize (OpenCV INTER_CUBIC) of a float image; a copy when the size is unchanged."""
-    if image.shape == (h, w):
-        return image.astype(np.float32, copy=True)
-    return cv2.resize(image.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
-
-
-def enhance(
-    hu: np.ndarray,
-    denoise_model: str,
-    enhance_model: str,
-    zoom: float = 1.0,
-    window: Window = NETWORK_WINDOW,
-) -> EnhanceResult:
-    """One-off SGAN enhancement of a HU image with models from training model directories.
-    Build an `Enhancer` once instead when enhancing many images."""
-    return Enhancer.from_model_dirs("sgan", denoise_model, enhance_model, window=window)(hu, zoom)

@@ -1,14 +1,10 @@
 """Batch enhancement behind `enhance_main`: find the items of an input, enhance each, write files.
 
-Inputs: a DeepLesion-layout root (one item per DL_info.csv row: the lesion's ROI at its
-per-lesion zoom), a DICOM file or folder (one item per slice, whole slice tiled, or `roi`), a
-16-bit HU PNG or a folder of them (as DICOM). One bad item is reported by name and the batch
-goes on; `Summary` counts what was done, skipped (outputs exist) and failed.
-
-Item names (folders): a DeepLesion row's File_name stem and its index within the slice; a DICOM
-or PNG file's path relative to the input folder (the file name for a single file) with '%', '/'
-and a leading '.' written as %25, %2F and %2E (`item_name`), so no two files share a folder
-(s1/a.dcm -> s1%2Fa.dcm, while s1__a.dcm stays) and the name gives the path back (unquote).
+Inputs: any source (sgan_tf/data/sources.py): an item with RECIST marks (a DeepLesion row) is
+its lesion's ROI at its per-lesion zoom; any other item (a DICOM or PNG file, a volume's axial
+slice) is the whole slice, tiled, or the `roi` box, at `zoom`. One bad item is reported by name
+and the batch goes on; `Summary` counts what was done, skipped (outputs exist) and failed. Each
+item's outputs go to a folder named by its item name (unique within the source).
 
 Per item, in `<output_dir>/<item>/`, every file written with `sgan_tf.outputs.write_file`
 (inside the output folder, never through a symlink, temporary name renamed into place):
@@ -40,16 +36,15 @@ import numpy as np
 from absl import logging
 from pydicom.uid import generate_uid
 
-from sgan_tf import outputs
-from sgan_tf.data import ct, deeplesion, dicom, limits, recist
-from sgan_tf.data.ct import CTSlice
+from sgan_tf import outputs, progress, variants
+from sgan_tf.data import ct, dicom, limits, recist, sources
+from sgan_tf.data.ct import CTSlice, WindowChoice
 from sgan_tf.enhance import Enhancer, EnhanceResult
 from sgan_tf.errors import DataError, UserError
 
-CHANNELS = ("og", "denoised", "enhanced")
 FIGURE_MIN_PANEL = 256
 MARKER = "item.json"
-SUMMARY = "summary.json"
+SUMMARY = sources.SUMMARY_NAME
 STATUSES = ("done", "skipped", "failed")
 
 
@@ -58,28 +53,15 @@ class Options:
     """What `enhance_main`'s flags say, for the library."""
 
     output_dir: str
-    window: str = "soft_tissue"
-    roi: recist.RoiBox | None = None  # DICOM / PNG: enhance only this box
-    zoom: float = 1.0  # DICOM / PNG
-    target_lesion_px: float = recist.TARGET_LESION_PX  # DeepLesion rows
+    window: WindowChoice = ct.DEFAULT_CHOICE
+    roi: recist.RoiBox | None = None  # items without lesion marks: enhance only this box
+    zoom: float = 1.0  # items without lesion marks
+    target_lesion_px: float = recist.TARGET_LESION_PX  # items with lesion marks
     max_zoom: float = recist.MAX_ZOOM
-    splits: tuple[int, ...] | None = None
-    lesion_types: tuple[int, ...] | None = None
-    allow_any_modality: bool = False
     write_dicom: bool = False
     deidentify: bool = False
     overwrite: bool = False
     figure: bool = True
-
-
-@dataclasses.dataclass
-class Item:
-    """One unit of work; `load` returns the slice, the ROI (None: whole slice), zoom and extras."""
-
-    item_id: str
-    source: str
-    kind: str  # "deeplesion" | "dicom" | "png"
-    load: Callable[[], tuple[CTSlice, recist.RoiBox | None, float, dict]]
 
 
 @dataclasses.dataclass
@@ -129,83 +111,6 @@ def read_summary(path: str) -> dict[str, list]:
     return entries
 
 
-def item_name(relative: str) -> str:
-    """The item folder of a file at `relative` (module docstring): reversible, so unique."""
-    name = relative.replace("%", "%25").replace(os.sep, "%2F").replace("/", "%2F")
-    if name.startswith("."):
-        name = "%2E" + name[1:]
-    return "summary%2Ejson" if name == SUMMARY else name
-
-
-def _deeplesion_items(root: str, options: Options, summary: Summary) -> list[Item]:
-    dataset = deeplesion.DeepLesionSet(root)
-    summary.forget_earlier(f"{os.path.join(root, deeplesion.INFO_FILE)} line ")
-    for problem in dataset.problems:
-        logging.error("%s", problem)
-        summary.failed.append((problem.split(":")[0], problem))
-    records = dataset.select(options.splits, options.lesion_types)
-    if not records and dataset.records:
-        raise UserError(f"--input {root}: none of its {len(dataset.records)} lesion rows is in --splits="
-                        f"{list(options.splits or [])} / --lesion_types={list(options.lesion_types or [])}")
-    if not records and not dataset.problems:
-        raise UserError(f"--input {root}: {deeplesion.INFO_FILE} has no lesion rows")
-
-    def loader(rec: deeplesion.LesionRecord):
-        def load():
-            image = dataset.load_slice(rec)
-            box = recist.roi_box(rec.recist)
-            zoom = recist.zoom_factor(recist.axis_lengths(rec.recist)[0], options.target_lesion_px, options.max_zoom)
-            extra = {
-                "file_name": rec.file_name, "csv_line": rec.line, "lesion_type": rec.lesion_type,
-                "lesion_type_name": rec.type_name, "split": rec.split,
-                "recist_slice": np.asarray(rec.recist).tolist(),
-                "recist_roi": recist.to_roi(rec.recist, box, zoom).tolist(),
-            }
-            return image, box, zoom, extra
-        return load
-
-    return [Item(r.item_id, dataset.image_path(r), "deeplesion", loader(r)) for r in records]
-
-
-def _png_item(path: str, base: str) -> Item:
-    def load():
-        hu = ct.read_hu_png(path)
-        ct.check_finite(hu, path)
-        return CTSlice(hu=hu, source=path), None, 1.0, {}
-    return Item(item_name(os.path.relpath(path, base)), path, "png", load)
-
-
-def _dicom_item(path: str, base: str, options: Options) -> Item:
-    def load():
-        return dicom.read_dicom(path, allow_any_modality=options.allow_any_modality), None, 1.0, {}
-    return Item(item_name(os.path.relpath(path, base)), path, "dicom", load)
-
-
-def find_items(path: str, options: Options, summary: Summary) -> list[Item]:
-    """The items of an input path; UserError when it is missing or holds nothing usable."""
-    if not os.path.exists(path):
-        raise UserError(f"--input {path}: no such file or folder")
-    if os.path.isfile(path):
-        base = os.path.dirname(path)
-        if path.lower().endswith(".png"):
-            return [_png_item(path, base)]
-        return [_dicom_item(path, base, options)]
-    if deeplesion.DeepLesionSet.is_root(path):
-        return _deeplesion_items(path, options, summary)
-    try:
-        dicom_files = dicom.find_dicom_files(path)
-    except DataError:  # none there
-        dicom_files = []
-    if dicom_files:
-        return [_dicom_item(p, path, options) for p in dicom.sort_slices(dicom_files)]
-    pngs = sorted(
-        os.path.join(d, f) for d, _, files in os.walk(path) for f in files if f.lower().endswith(".png")
-    )
-    if pngs:
-        return [_png_item(p, path) for p in pngs]
-    raise UserError(f"--input {path}: empty input folder (no {deeplesion.INFO_FILE}, DICOM or PNG files)")
-
-
 def _figure(result: EnhanceResult) -> np.ndarray:
     panels = [result.og, result.denoised, result.enhanced]
     h, w = result.og.shape
@@ -213,7 +118,7 @@ def _figure(result: EnhanceResult) -> np.ndarray:
     out = []
     for name, panel in zip(("OG", "denoised", "enhanced"), panels):
         img = np.rint(np.clip(panel, 0, 1) * 255).astype(np.uint8)
-        img = cv2.resize(img, (w * scale, h * scale), interpolation=cv2.INTER_NEAREST)
+        img = np.repeat(np.repeat(img, scale, axis=0), scale, axis=1)  # each pixel a scale x scale block
         img = cv2.copyMakeBorder(img, 22, 2, 2, 2, cv2.BORDER_CONSTANT, value=0)
         cv2.putText(img, name, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 255, 1, cv2.LINE_AA)
         out.append(img)
@@ -229,7 +134,7 @@ def write_outputs(folder: str, result: EnhanceResult, figure: bool, root: str) -
     if os.path.lexists(marker):
         os.remove(marker)
     written = []
-    for name in CHANNELS:
+    for name in EnhanceResult.CHANNELS:
         hu = getattr(result, f"{name}_hu")
         ct.write_hu_png(os.path.join(folder, f"{name}.png"), hu, root)
         outputs.write_npy(os.path.join(folder, f"{name}.npy"), hu.astype(np.float32), root)
@@ -249,9 +154,21 @@ def _item_done(folder: str) -> bool:
     return os.path.isfile(os.path.join(folder, MARKER))
 
 
-def enhance_items(items: list[Item], enhancer: Enhancer, options: Options, summary: Summary) -> Summary:
+def _place(item: sources.CTItem, options: Options) -> tuple[recist.RoiBox | None, float, dict]:
+    """An item's ROI (None: the whole slice), zoom, and the sidecar fields they add: the lesion's
+    ROI at its per-lesion zoom for an item with RECIST marks, else `roi` at `zoom`."""
+    if item.recist is None:
+        return options.roi, options.zoom, {}
+    box = recist.roi_box(item.recist)
+    zoom = recist.zoom_factor(recist.axis_lengths(item.recist)[0], options.target_lesion_px, options.max_zoom)
+    return box, zoom, {"recist_slice": np.asarray(item.recist).tolist(),
+                       "recist_roi": recist.to_roi(item.recist, box, zoom).tolist()}
+
+
+def enhance_items(items: list[sources.CTItem], enhancer: Enhancer, options: Options, summary: Summary) -> Summary:
     """Enhances every item; failures are logged by name and counted, the batch goes on."""
     derived_series: dict[str, str] = {}
+    bar = progress.Progress(len(items), "enhance", unit="item")
     for number, item in enumerate(items, start=1):
         prefix = f"[{number}/{len(items)}] {item.item_id}"
         start = time.perf_counter()
@@ -260,14 +177,15 @@ def enhance_items(items: list[Item], enhancer: Enhancer, options: Options, summa
             if _item_done(folder) and not options.overwrite:
                 summary.skipped.append((item.item_id, "outputs exist (use --overwrite)"))
                 logging.info("%s: skipped, outputs exist (use --overwrite)", prefix)
+                bar.update()
                 continue
-            image, box, zoom, extra = item.load()
-            box = box or options.roi
-            window = ct.parse_window(options.window, own=image.window)
+            image = item.read()
+            box, zoom, extra = _place(item, options)
+            extra = {**item.extra, **extra}
+            window = options.window.resolve(image.window)
             if box is not None and box.overhangs(image.hu.shape):
                 logging.warning("%s: ROI %s reaches over the slice border; padded with %g HU",
                                 prefix, box.as_list(), recist.PAD_HU)
-            zoom = zoom if item.kind == "deeplesion" else options.zoom
             if box is not None:
                 limits.check_pixels(box.side, box.side, f"{item.source}: ROI {box.as_list()}")
             roi = recist.crop(image.hu, box) if box is not None else image.hu
@@ -282,7 +200,7 @@ def enhance_items(items: list[Item], enhancer: Enhancer, options: Options, summa
                 "image_meta": image.meta, **extra,
             }
             files = write_outputs(folder, result, options.figure, options.output_dir)
-            if options.write_dicom and item.kind == "dicom" and _write_derived(
+            if options.write_dicom and item.kind == sources.DicomSource.kind and _write_derived(
                     item, folder, result, box, zoom, image, options, derived_series):
                 files.append("enhanced.dcm")
             outputs.write_json(os.path.join(folder, MARKER), {**sidecar, "files": files + [MARKER]},
@@ -291,17 +209,17 @@ def enhance_items(items: list[Item], enhancer: Enhancer, options: Options, summa
             message = str(e) if isinstance(e, DataError) else f"{item.source}: {type(e).__name__}: {e}"
             summary.failed.append((item.item_id, message))
             logging.error("%s: failed: %s", prefix, message)
+            bar.update()
             continue
         summary.done.append(item.item_id)
         logging.info("%s: done in %.2f s (%dx%d, zoom %.2f)", prefix, time.perf_counter() - start,
                      result.og.shape[1], result.og.shape[0], zoom)
+        bar.update()
+    bar.close()
     return summary
 
 
-_SERIES_LABELS = {"sgan": "SGAN enhanced", "gan1": "GAN1 denoised", "gan": "single-GAN enhanced", "og": "original"}
-
-
-def _write_derived(item: Item, folder: str, result: EnhanceResult, box: recist.RoiBox | None, zoom: float,
+def _write_derived(item: sources.CTItem, folder: str, result: EnhanceResult, box: recist.RoiBox | None, zoom: float,
                    image: CTSlice, options: Options, derived_series: dict[str, str]) -> bool:
     """enhanced.dcm in one new series per source series (whole slices at zoom 1 only); whether written."""
     if box is not None or zoom != 1.0:
@@ -312,19 +230,32 @@ def _write_derived(item: Item, folder: str, result: EnhanceResult, box: recist.R
     series_uid = derived_series.setdefault(source_series, generate_uid())
     dicom.write_derived(
         item.source, result.enhanced_hu, os.path.join(folder, "enhanced.dcm"), series_uid=series_uid,
-        series_description=f"sgan-tf {_SERIES_LABELS[result.variant]}", deidentify=options.deidentify,
+        series_description=f"sgan-tf {variants.output_name(result.variant)}", deidentify=options.deidentify,
         overwrite=True,  # the item folder is being (re)made: an earlier attempt's file goes
     )
     return True
 
 
-def run(input_path: str, enhancer_factory: Callable[[], Enhancer], options: Options) -> Summary:
-    """The whole batch: check the output folder, find items, load models, enhance, and write
-    summary.json (also when the batch stops early), merged with the earlier run's."""
+def find_items(source: sources.Source, summary: Summary) -> list[sources.CTItem]:
+    """The source's items; the entries it could not list go to `summary` as failed."""
+    items = source.items()
+    if source.problem_prefix:
+        summary.forget_earlier(source.problem_prefix)
+    for problem in source.problems:
+        logging.error("%s", problem)
+        summary.failed.append((problem.split(":")[0], problem))
+    return items
+
+
+def run(input_path: str, enhancer_factory: Callable[[], Enhancer], options: Options,
+        source_options: sources.SourceOptions = sources.SourceOptions()) -> Summary:
+    """The whole batch: check the output folder, open the input's source (`sources.open_source`)
+    and list its items, load models, enhance, and write summary.json (also when the batch stops
+    early), merged with the earlier run's."""
     outputs.check_writable(options.output_dir)
     summary_path = os.path.join(options.output_dir, SUMMARY)
     summary = Summary(earlier=read_summary(summary_path))
-    items = find_items(input_path, options, summary)
+    items = find_items(sources.open_source(input_path, source_options), summary)
     logging.info("%d item(s) from %s", len(items), input_path)
     enhancer = enhancer_factory()
     try:

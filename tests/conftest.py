@@ -59,6 +59,13 @@ def image_folder(tmp_path):
     return root
 
 
+@pytest.fixture(autouse=True, scope="session")
+def no_shipped_models(tmp_path_factory):
+    """Every test sees an empty folder of shipped models ($SGAN_PRETRAINED_DIR, sgan_tf/pretrained),
+    so what the package ships never changes a test; pretrained_test installs its own."""
+    os.environ["SGAN_PRETRAINED_DIR"] = str(tmp_path_factory.mktemp("no_shipped_models"))
+
+
 @pytest.fixture
 def max_pixels():
     """Sets the pixel cap (sgan_tf/data/limits.py) for one test; the default is back after it."""

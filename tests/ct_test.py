@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
+from sgan_tf import scale
 from sgan_tf.data import ct
 from sgan_tf.errors import DataError, UserError
 
@@ -52,14 +53,15 @@ def test_window_maps_to_unit_and_back():
 def test_presets_and_window_specs():
     assert ct.WINDOWS["full"] == ct.Window(-1024, 3071)
     assert ct.WINDOWS["lung"] == ct.Window(-1350, 150)
-    assert ct.parse_window("bone") == ct.WINDOWS["bone"]
-    assert ct.parse_window("-100, 300") == ct.Window(-100, 300)
+    assert ct.WindowChoice.parse("bone").resolve() == ct.WINDOWS["bone"]
+    assert ct.WindowChoice.parse("-100, 300").resolve() == ct.Window(-100, 300)
     own = ct.Window(-175, 275)
-    assert ct.parse_window("dicom", own) == own
-    assert ct.parse_window("dicom", None) == ct.NETWORK_WINDOW
+    assert ct.WindowChoice.parse("soft_tissue").resolve(own) == ct.NETWORK_WINDOW  # a fixed window stays
+    assert ct.WindowChoice.parse("dicom").resolve(own) == own
+    assert ct.WindowChoice.parse("dicom").resolve(None) == ct.NETWORK_WINDOW == ct.DEFAULT_CHOICE.resolve()
     for bad in ("brain", "1,2,3", "300,-100"):
         with pytest.raises(UserError):
-            ct.parse_window(bad)
+            ct.WindowChoice.parse(bad)
 
 
 def test_check_finite_names_the_item():
@@ -75,6 +77,6 @@ def test_output_hu_is_the_network_inside_and_the_input_outside_the_window():
     out = w.output_hu(unit, hu_in)
     assert out[0] == -1000.0 and out[-1] == 1500.0  # saturated: the input's HU
     np.testing.assert_allclose(out[3:5], w.to_hu(unit[3:5]))  # inside the band's reach: the network's
-    weight = ct.edge_weight(unit)
+    weight = scale.edge_weight(unit)
     np.testing.assert_allclose(out, weight * w.to_hu(unit) + (1 - weight) * hu_in, rtol=1e-6)
     assert 0 < weight[1] < weight[2] < 1 and weight[2] == pytest.approx(0.5, abs=1e-5) and weight[5] == pytest.approx(0.5, abs=1e-5)

@@ -15,18 +15,18 @@ from pydicom.data import get_testdata_file
 from pydicom.pixels import get_decoder
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from sgan_tf.data import sources
 from sgan_tf.data.ct import Window
 from sgan_tf.data.dicom import (
     DERIVATION,
     INSTALL_DECODERS,
     find_dicom_files,
     read_dicom,
-    read_series,
     sort_slices,
     write_derived,
 )
 from sgan_tf.data.recist import RoiBox, crop, to_roi
-from sgan_tf.errors import DataError
+from sgan_tf.errors import DataError, UserError
 
 from conftest import SHARED_DATA
 
@@ -147,7 +147,7 @@ import sys
 for name in ("PIL", "pylibjpeg", "openjpeg", "libjpeg", "rle", "gdcm", "jpeg_ls"):
     sys.modules[name] = None  # makes `import name` raise ImportError
 from sgan_tf.data.dicom import read_dicom
-from sgan_tf.errors import DataError
+from sgan_tf.errors import DataError, UserError
 read_dicom({CT_SMALL!r})
 try:
     read_dicom({bundled("J2K_pixelrep_mismatch.dcm")!r})
@@ -255,10 +255,11 @@ def test_missing_file_and_folders(tmp_path):
     with pytest.raises(DataError, match="no DICOM files"):
         find_dicom_files(str(tmp_path))
     (tmp_path / "notes.txt").write_text("x")
-    with pytest.raises(DataError, match="no DICOM files"):
-        read_series(str(tmp_path))
-    with pytest.raises(DataError, match="no such file or folder"):
-        read_series(str(tmp_path / "absent"))
+    assert not sources.DicomSource.matches(str(tmp_path))
+    with pytest.raises(UserError, match="empty input folder"):
+        sources.open_source(str(tmp_path))
+    with pytest.raises(UserError, match="no such file or folder"):
+        sources.open_source(str(tmp_path / "absent"))
 
 
 def write_slices(folder, specs: dict[str, dict]) -> None:
@@ -287,11 +288,13 @@ def test_series_sorted_along_normal_and_failures_kept(tmp_path):
     found = find_dicom_files(str(tmp_path))
     relative = [os.path.relpath(p, tmp_path) for p in found]
     assert relative == ["a.dcm", "b.dcm", "d.dcm", "e.dcm", "sub/IM0005", "sub/c.dcm"]
-    results = list(read_series(str(tmp_path)))
-    names = [os.path.relpath(path, tmp_path) for path, _ in results]
+    items = sources.open_source(str(tmp_path)).items()
+    names = [os.path.relpath(item.source, tmp_path) for item in items]
     assert names == ["b.dcm", "d.dcm", "a.dcm", "sub/c.dcm", "sub/IM0005", "e.dcm"]
-    assert [r.meta["ImagePositionPatient"][2] for _, r in results[:5]] == [1.0, 2.0, 3.0, 4.0, 5.0]
-    assert isinstance(results[-1][1], DataError) and str(broken) in str(results[-1][1])
+    assert [i.item_id for i in items][3] == "sub%2Fc.dcm"
+    assert [i.read().meta["ImagePositionPatient"][2] for i in items[:5]] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    with pytest.raises(DataError, match=str(broken)):
+        items[-1].read()
 
 
 def test_oblique_series_sorted_by_projection_on_normal(tmp_path):
@@ -316,8 +319,8 @@ def test_series_fallbacks_and_grouping(tmp_path):
 
 
 def test_single_file_series():
-    [(path, ct)] = list(read_series(CT_SMALL))
-    assert path == CT_SMALL and ct.hu.shape == (128, 128)
+    [item] = sources.open_source(CT_SMALL).items()
+    assert item.source == CT_SMALL and item.kind == "dicom" and item.read().hu.shape == (128, 128)
 
 
 def test_derived_round_trip_keeps_identity(tmp_path):

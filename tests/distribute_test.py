@@ -44,7 +44,7 @@ def test_multi_worker_two_local_processes_train_and_checkpoint(tmp_path):
     workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
     model_dir = tmp_path / "run"
     args = [
-        sys.executable, "-m", "sgan_tf.train_main", "--stage=denoise", "--strategy=multi_worker",
+        sys.executable, "-m", "sgan_tf.cli.train_main", "--stage=denoise", "--strategy=multi_worker",
         "--flagfile=flags/quickstart.flags", f"--model_dir={model_dir}", "--train_steps=2", "--pretrain_steps=1",
         "--num_blocks=1", "--filters=4", "--crop_size=16", "--batch_size=4", "--num_val_pairs=2",
         "--checkpoint_every=2", "--vgg_weight=0",
@@ -78,7 +78,7 @@ def test_multi_worker_two_local_processes_train_and_checkpoint(tmp_path):
 def test_multi_worker_without_tf_config_is_a_clear_error(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     proc = subprocess.run(
-        [sys.executable, "-m", "sgan_tf.train_main", "--stage=denoise", "--strategy=multi_worker",
+        [sys.executable, "-m", "sgan_tf.cli.train_main", "--stage=denoise", "--strategy=multi_worker",
          f"--model_dir={tmp_path}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 2
@@ -86,6 +86,6 @@ def test_multi_worker_without_tf_config_is_a_clear_error(tmp_path):
 
 
 def test_malformed_tf_config_is_a_clear_error(tmp_path):
-    proc = run_module("sgan_tf.train_main", "--stage=denoise", "--strategy=multi_worker", f"--model_dir={tmp_path}",
+    proc = run_module("sgan_tf.cli.train_main", "--stage=denoise", "--strategy=multi_worker", f"--model_dir={tmp_path}",
                       env={"TF_CONFIG": '{"task": {}}'})
     assert proc.returncode == 2 and '"cluster" and "task"' in proc.stderr

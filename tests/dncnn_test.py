@@ -9,7 +9,7 @@ import tensorflow as tf
 from sgan_tf import enhance, models, training
 from sgan_tf.errors import UserError
 from sgan_tf.training import GANTrainer
-from sgan_tf.training.checkpoints import load_generator
+from sgan_tf.training.run_folder import load_generator
 from sgan_tf.training.config import build_generator
 
 from conftest import run_module, tiny_config
@@ -101,7 +101,7 @@ def test_checkpoint_round_trip_through_load_generator_and_load_stage(image_folde
     model_dir = str(tmp_path / "run")
     training.train(tiny_config(model_dir, stage="dncnn", num_blocks=3, data_dir=str(image_folder), train_steps=3))
     assert json.load(open(f"{model_dir}/config.json"))["stage"] == "dncnn"
-    model, step = load_generator(model_dir)
+    model, step, _ = load_generator(model_dir)
     assert isinstance(model, models.DnCNN) and step == 3
     stage = enhance.load_stage(model_dir, tile_size=48)
     assert stage.module.receptive_radius == 3 and stage.info["step"] == 3
@@ -111,7 +111,7 @@ def test_checkpoint_round_trip_through_load_generator_and_load_stage(image_folde
 
 
 def test_train_main_trains_dncnn_without_a_discriminator(image_folder, tmp_path):
-    proc = run_module("sgan_tf.train_main", "--stage=dncnn", f"--model_dir={tmp_path}/m", f"--data_dir={image_folder}",
+    proc = run_module("sgan_tf.cli.train_main", "--stage=dncnn", f"--model_dir={tmp_path}/m", f"--data_dir={image_folder}",
                       "--num_blocks=3", "--filters=4", "--crop_size=20", "--batch_size=4", "--num_val_pairs=2",
                       "--train_steps=2", "--log_every=1", "--vgg_weights=absent.h5")
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -10,15 +10,16 @@ import pytest
 
 from conftest import make_deeplesion, run_module
 from sgan_tf import enhance_batch
-from sgan_tf.data import ct, deeplesion
+from sgan_tf.data import ct, deeplesion, sources
 from sgan_tf.enhance import Enhancer
 from sgan_tf.errors import UserError
 
 
 def _run(input_path, out, tiny_models, variant="sgan", tile_size=256, **options):
-    factory = lambda: Enhancer.from_model_dirs(  # noqa: E731
-        variant, tiny_models["denoise"], tiny_models["enhance"], tile_size=tile_size)
-    return enhance_batch.run(str(input_path), factory, enhance_batch.Options(output_dir=str(out), **options))
+    factory = lambda: Enhancer.for_variant(variant, tiny_models, tile_size=tile_size)  # noqa: E731
+    source = {k: options.pop(k) for k in ("splits", "lesion_types", "allow_any_modality") if k in options}
+    return enhance_batch.run(str(input_path), factory, enhance_batch.Options(output_dir=str(out), **options),
+                             sources.SourceOptions(**source))
 
 
 def test_deeplesion_rows_become_zoomed_rois_with_every_output(tmp_path, tiny_models):
@@ -108,17 +109,17 @@ def test_empty_folder_and_unwritable_output_are_user_errors(tmp_path, tiny_model
 def test_binary_exit_codes(tmp_path, tiny_models):
     make_deeplesion(str(tmp_path / "set"))
     args = [f"--denoise_model={tiny_models['denoise']}", f"--enhance_model={tiny_models['enhance']}"]
-    ok = run_module("sgan_tf.enhance_main", f"--input={tmp_path / 'set'}", f"--output_dir={tmp_path / 'o'}", *args)
+    ok = run_module("sgan_tf.cli.enhance_main", f"--input={tmp_path / 'set'}", f"--output_dir={tmp_path / 'o'}", *args)
     assert ok.returncode == 0, ok.stderr
     assert "[4/4]" in ok.stderr and "4 done, 0 skipped, 0 failed" in ok.stderr
     cv2.imwrite(str(tmp_path / "set" / "Images_png" / "000002_01_01" / "011.png"), np.zeros((9, 9), np.uint8))
-    partial = run_module("sgan_tf.enhance_main", f"--input={tmp_path / 'set'}",
+    partial = run_module("sgan_tf.cli.enhance_main", f"--input={tmp_path / 'set'}",
                          f"--output_dir={tmp_path / 'o2'}", *args)
     assert partial.returncode == 4 and "011.png: expected a 16-bit HU PNG" in partial.stderr
     (tmp_path / "empty").mkdir()
-    empty = run_module("sgan_tf.enhance_main", f"--input={tmp_path / 'empty'}", f"--output_dir={tmp_path / 'o3'}", *args)
+    empty = run_module("sgan_tf.cli.enhance_main", f"--input={tmp_path / 'empty'}", f"--output_dir={tmp_path / 'o3'}", *args)
     assert empty.returncode == 2 and "enhance_main: error:" in empty.stderr and "empty input folder" in empty.stderr
-    no_model = run_module("sgan_tf.enhance_main", f"--input={tmp_path / 'set'}", f"--output_dir={tmp_path / 'o4'}",
+    no_model = run_module("sgan_tf.cli.enhance_main", f"--input={tmp_path / 'set'}", f"--output_dir={tmp_path / 'o4'}",
                           f"--denoise_model={tiny_models['denoise']}")
     assert no_model.returncode == 2 and "needs --enhance_model" in no_model.stderr
 
@@ -189,7 +190,7 @@ def test_bad_flag_values_stop_before_any_work(tmp_path):
     make_deeplesion(str(tmp_path / "set"))
     for flag, message in (("--window=brain", "window 'brain'"), ("--roi=1,2", "--roi takes 3"),
                           ("--zoom=0.5", "must be >= 1")):
-        proc = run_module("sgan_tf.enhance_main", f"--input={tmp_path / 'set'}", f"--output_dir={tmp_path / 'o'}",
+        proc = run_module("sgan_tf.cli.enhance_main", f"--input={tmp_path / 'set'}", f"--output_dir={tmp_path / 'o'}",
                           "--variant=og", flag)
         assert proc.returncode == 2 and message in proc.stderr, (flag, proc.stderr)
     assert not (tmp_path / "o").exists()
@@ -327,7 +328,7 @@ def test_item_names_are_unique_and_give_the_path_back(tmp_path, tiny_models):
     assert sorted(unquote(n) for n in summary.done) == [".hidden.dcm", "s1%2Fa.dcm", "s1/a.dcm", "s1__a.dcm"]
     for name in summary.done:
         assert json.loads((tmp_path / "out" / name / "item.json").read_text())["source"].endswith(unquote(name))
-    assert enhance_batch.item_name("summary.json") != "summary.json"
+    assert sources.item_name("summary.json") != "summary.json"
 
 
 def _png_claiming(width, height) -> bytes:
@@ -385,7 +386,7 @@ def test_a_summary_that_cannot_be_written_after_the_batch_is_a_one_line_error(tm
 
     def factory():  # runs after the earlier summary was read: the disk "fills up" during the batch
         (out / "summary.json").mkdir()
-        return Enhancer.from_model_dirs("og")
+        return Enhancer.for_variant("og")
     with pytest.raises(UserError, match=r"summary.json: is a folder, not a file \(this run: 4 done, 0 "
                                         r"skipped, 0 failed; each item is in the log\)"):
         enhance_batch.run(str(tmp_path / "set"), factory, enhance_batch.Options(output_dir=str(out)))
@@ -403,7 +404,7 @@ def test_a_summary_that_cannot_be_written_after_the_batch_is_a_one_line_error(tm
 ])
 def test_caps_on_zoom_and_roi_are_checked_before_any_work(tmp_path, flag, message):
     make_deeplesion(str(tmp_path / "set"))
-    proc = run_module("sgan_tf.enhance_main", f"--input={tmp_path / 'set'}", f"--output_dir={tmp_path / 'o'}",
+    proc = run_module("sgan_tf.cli.enhance_main", f"--input={tmp_path / 'set'}", f"--output_dir={tmp_path / 'o'}",
                       "--variant=og", "--max_zoom=4", *(["--zoom=2"] if "8000" in flag else []), flag)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert not (tmp_path / "o").exists()
@@ -421,19 +422,19 @@ def test_max_pixels_flag_and_a_full_disk_in_the_binary(tmp_path):
 
     make_deeplesion(str(tmp_path / "set"))
     args = [f"--input={tmp_path / 'set'}", f"--output_dir={tmp_path / 'o'}", "--variant=og"]
-    capped = run_module("sgan_tf.enhance_main", *args, "--max_pixels=9000")
+    capped = run_module("sgan_tf.cli.enhance_main", *args, "--max_pixels=9000")
     assert capped.returncode == 4, capped.stderr[-2000:]
     assert "line 2: Image_size '96, 96': 96x96 = 9,216 pixels is over the --max_pixels=9,000 cap" in capped.stderr
 
     def small_files():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
-    full = subprocess.run([sys.executable, "-m", "sgan_tf.enhance_main", *args, "--overwrite"], cwd=REPO,
+    full = subprocess.run([sys.executable, "-m", "sgan_tf.cli.enhance_main", *args, "--overwrite"], cwd=REPO,
                           capture_output=True, text=True, timeout=300, preexec_fn=small_files,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert full.returncode == 4 and "Traceback" not in full.stderr, full.stderr[-2000:]
     assert "0 done, 0 skipped, 4 failed" in full.stderr and "could not write: File too large" in full.stderr
     saved = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert len(saved["failed"]) == 4 and saved["done"] == []
-    again = run_module("sgan_tf.enhance_main", *args)
+    again = run_module("sgan_tf.cli.enhance_main", *args)
     assert again.returncode == 0 and "4 done, 0 skipped, 0 failed" in again.stderr, again.stderr[-2000:]

@@ -1,5 +1,7 @@
 """Stacked enhancement: tiling equivalence, shapes and alignment with tiny trained models, variants."""
 
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -68,7 +70,7 @@ def _centroid(channel):
 
 @pytest.mark.parametrize("zoom", [1.0, 2.5])
 def test_sgan_channels_are_aligned_at_the_zoomed_size(tiny_models, zoom):
-    enh = enhance.Enhancer.from_model_dirs("sgan", tiny_models["denoise"], tiny_models["enhance"])
+    enh = enhance.Enhancer.for_variant("sgan", tiny_models)
     hu = _disk_image()
     result = enh(hu, zoom)
     size = int(round(40 * zoom))
@@ -88,21 +90,21 @@ def test_sgan_channels_are_aligned_at_the_zoomed_size(tiny_models, zoom):
 
 def test_variants_share_the_path(tiny_models):
     hu = _disk_image()
-    gan1 = enhance.Enhancer.from_model_dirs("gan1", denoise_model=tiny_models["denoise"])(hu, 2.0)
+    gan1 = enhance.Enhancer.for_variant("gan1", tiny_models)(hu, 2.0)
     np.testing.assert_array_equal(gan1.denoised, gan1.enhanced)
-    sgan = enhance.Enhancer.from_model_dirs("sgan", tiny_models["denoise"], tiny_models["enhance"])(hu, 2.0)
+    sgan = enhance.Enhancer.for_variant("sgan", tiny_models)(hu, 2.0)
     np.testing.assert_allclose(sgan.denoised, gan1.denoised, atol=1e-6)
-    gan = enhance.Enhancer.from_model_dirs("gan", single_model=tiny_models["single"])(hu, 2.0)
+    gan = enhance.Enhancer.for_variant("gan", tiny_models)(hu, 2.0)
     np.testing.assert_array_equal(gan.denoised, gan.enhanced)
-    og = enhance.Enhancer.from_model_dirs("og")(hu, 2.0)
+    og = enhance.Enhancer.for_variant("og")(hu, 2.0)
     np.testing.assert_array_equal(og.composite[..., 0], og.composite[..., 2])
     np.testing.assert_array_equal(og.og, sgan.og)
     with pytest.raises(UserError, match="needs --enhance_model"):
-        enhance.Enhancer.from_model_dirs("sgan", denoise_model=tiny_models["denoise"])
+        enhance.Enhancer.for_variant("sgan", {"denoise": tiny_models["denoise"]})
 
 
 def test_window_choice_changes_the_network_scale(tiny_models):
-    enh = enhance.Enhancer.from_model_dirs("og")
+    enh = enhance.Enhancer.for_variant("og")
     hu = _disk_image()
     lung = enh(hu, window=ct.WINDOWS["lung"])
     assert lung.window == ct.WINDOWS["lung"]
@@ -110,7 +112,7 @@ def test_window_choice_changes_the_network_scale(tiny_models):
 
 
 def test_bad_images_and_model_dirs_are_refused(tiny_models, tmp_path):
-    enh = enhance.Enhancer.from_model_dirs("og")
+    enh = enhance.Enhancer.for_variant("og")
     bad = _disk_image()
     bad[3, 3] = np.nan
     with pytest.raises(DataError, match="1 NaN/inf"):
@@ -125,11 +127,12 @@ def test_bad_images_and_model_dirs_are_refused(tiny_models, tmp_path):
         enhance.load_stage(str(tmp_path / "missing"))
 
 
-def test_one_off_function_matches_the_class(tiny_models):
-    hu = _disk_image()
-    a = enhance.enhance(hu, tiny_models["denoise"], tiny_models["enhance"], zoom=1.5)
-    b = enhance.Enhancer.from_model_dirs("sgan", tiny_models["denoise"], tiny_models["enhance"])(hu, 1.5)
-    np.testing.assert_allclose(a.composite_hu, b.composite_hu, atol=1e-4)
+def test_variant_names_and_model_flags_come_from_the_registry(tiny_models):
+    enh = enhance.Enhancer.for_variant("sgan", tiny_models)
+    assert enh.variant == "sgan" and set(enh.info) == {"denoise_model", "enhance_model"}
+    assert enh.info["enhance_model"]["model_dir"] == os.path.abspath(tiny_models["enhance"])
+    with pytest.raises(UserError, match="variant 'sharp': use one of og, bm3d, dncnn, gan, gan1, sgan"):
+        enhance.Enhancer.for_variant("sharp")
 
 
 def test_hu_outputs_keep_the_input_outside_the_window():
@@ -150,7 +153,7 @@ def test_hu_outputs_keep_the_input_outside_the_window():
 
 
 def test_zoom_must_be_finite_and_the_zoomed_image_within_the_cap(max_pixels):
-    enh = enhance.Enhancer.from_model_dirs("og")
+    enh = enhance.Enhancer.for_variant("og")
     for zoom in (float("nan"), float("inf")):
         with pytest.raises(UserError, match="must be a finite number >= 1"):
             enh(np.zeros((8, 8)), zoom=zoom)

@@ -8,7 +8,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from sgan_tf import baselines
-from sgan_tf import evaluate_denoise as ed
+from sgan_tf.evaluation import denoise as ed
 from sgan_tf.data.ct import NETWORK_WINDOW
 from sgan_tf.errors import DataError
 

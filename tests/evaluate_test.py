@@ -1,4 +1,4 @@
-"""Scores against hand-computed cases, the tables and their writers."""
+"""The paper's tables and their writers."""
 
 import csv
 import json
@@ -6,29 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from sgan_tf import evaluate
-from sgan_tf.evaluate import LesionScore
-
-
-def test_scores_hand_computed():
-    truth = np.zeros((4, 4), np.uint8)
-    truth[0:2, 0:2] = 1  # 4 px
-    pred = np.zeros((4, 4), np.uint8)
-    pred[1:3, 1:3] = 1  # 4 px, overlap 1
-    s = evaluate.scores(pred, truth)
-    assert s == pytest.approx({"dice": 2 * 1 / 8, "precision": 1 / 4, "recall": 1 / 4})
-    pred2 = truth.copy()
-    pred2[3, 3] = 1
-    assert evaluate.scores(pred2, truth) == pytest.approx({"dice": 8 / 9, "precision": 4 / 5, "recall": 1.0})
-
-
-def test_empty_cases():
-    empty, truth = np.zeros((3, 3)), np.eye(3)
-    assert evaluate.scores(empty, truth) == {"dice": 0.0, "precision": 0.0, "recall": 0.0}
-    assert evaluate.scores(truth, empty) == {"dice": 0.0, "precision": 0.0, "recall": 0.0}
-    assert evaluate.scores(empty, empty) == {"dice": 1.0, "precision": 1.0, "recall": 1.0}
-    with pytest.raises(ValueError):
-        evaluate.scores(np.zeros((2, 2)), np.zeros((3, 3)))
+from sgan_tf.evaluation import tables as evaluate
+from sgan_tf.evaluation.tables import LesionScore
 
 
 def _results():

@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 
 from conftest import make_deeplesion, run_module
-from sgan_tf import experiment
+from sgan_tf.evaluation import experiment
+from sgan_tf import variants
+from sgan_tf.data.deeplesion import DeepLesionSet
+from sgan_tf.data.sources import DeepLesionSource
+from sgan_tf.enhance import Enhancer
 from sgan_tf.errors import UserError
 from sgan_tf.segment import inputs, segmenters
-from sgan_tf.data.deeplesion import DeepLesionSet
 
 
 @pytest.fixture
@@ -22,30 +25,30 @@ def lesion_set(tmp_path):
 
 
 def test_variants_follow_the_given_models():
-    assert experiment.available_variants(inputs.ModelDirs()) == ["og", "bm3d"]
-    full = inputs.ModelDirs("d", "e", "s", "n")
-    assert experiment.available_variants(full) == list(inputs.VARIANTS)
-    assert "sgan" not in experiment.available_variants(inputs.ModelDirs(denoise="d"))
+    assert variants.available({}) == ["og", "bm3d"]
+    full = {"denoise": "d", "enhance": "e", "single": "s", "dncnn": "n"}
+    assert variants.available(full) == list(variants.NAMES)
+    assert "sgan" not in variants.available({"denoise": "d"})
 
 
 def test_roi_inputs_align_truth_recist_and_composite(lesion_set, tiny_models):
-    ds = DeepLesionSet(str(lesion_set))
-    enh = inputs.variant_enhancer("sgan", inputs.ModelDirs(tiny_models["denoise"], tiny_models["enhance"]))
-    items = list(inputs.roi_inputs(ds, ds.records, enh))
-    assert len(items) == 6
-    for item in items:
-        h, w, c = item.composite.shape
-        assert c == 3 and item.truth.shape == (h, w)
-        x, y = np.rint(item.recist.mean(axis=0)).astype(int)
-        assert item.truth[y, x] == 1  # RECIST centre lies on the (zoomed) lesion
-        back = item.to_slice_mask(item.truth)  # zoomed and back, pixel-centre aligned both ways
-        np.testing.assert_array_equal(back, ds.load_mask(item.record))
+    source = DeepLesionSource(str(lesion_set))
+    enh = Enhancer.for_variant("sgan", tiny_models)
+    rois = list(inputs.roi_inputs(source.lesions(), enh))
+    assert len(rois) == 6
+    for roi in rois:
+        h, w, c = roi.composite.shape
+        assert c == 3 and roi.truth.shape == (h, w)
+        x, y = np.rint(roi.recist.mean(axis=0)).astype(int)
+        assert roi.truth[y, x] == 1  # RECIST centre lies on the (zoomed) lesion
+        back = roi.to_slice_mask(roi.truth)  # zoomed and back, pixel-centre aligned both ways
+        np.testing.assert_array_equal(back, roi.item.truth())
 
 
 def test_experiment_writes_tables_and_figures(lesion_set, tiny_models, tmp_path):
     config = experiment.ExperimentConfig(
         input=str(lesion_set), output_dir=str(tmp_path / "eval"),
-        model_dirs=inputs.ModelDirs(tiny_models["denoise"], tiny_models["enhance"], tiny_models["single"]),
+        models=dict(tiny_models),
         splits=(1, 2, 3))
     result = experiment.run_experiment(config)
     rows = [r["Input"] for r in result["table1"]]
@@ -66,7 +69,7 @@ def test_experiment_writes_tables_and_figures(lesion_set, tiny_models, tmp_path)
 
 def test_experiment_needs_masks_and_lesions(lesion_set, tmp_path):
     config = experiment.ExperimentConfig(input=str(lesion_set), output_dir=str(tmp_path / "e"),
-                                         model_dirs=inputs.ModelDirs(), splits=(7,))
+                                         splits=(7,))
     with pytest.raises(UserError, match="no lesions"):
         experiment.run_experiment(config)
     import shutil
@@ -77,47 +80,47 @@ def test_experiment_needs_masks_and_lesions(lesion_set, tmp_path):
 
 def test_segment_main_then_eval_main_scores_the_folder(lesion_set, tmp_path):
     pred = tmp_path / "pred"
-    seg = run_module("sgan_tf.segment_main", "--method=grabcut", "--variant=og", f"--input={lesion_set}",
+    seg = run_module("sgan_tf.cli.segment_main", "--method=grabcut", "--variant=og", f"--input={lesion_set}",
                      f"--output_dir={pred}")
     assert seg.returncode == 0, seg.stderr
     ds = DeepLesionSet(str(lesion_set))
     assert sorted(os.listdir(pred)) == sorted(r.file_name for r in ds.records)
     mask = cv2.imread(str(pred / ds.records[0].file_name), cv2.IMREAD_UNCHANGED)
     assert mask.shape == (96, 96) and set(np.unique(mask)) == {0, 255}
-    scored = run_module("sgan_tf.eval_main", f"--input={lesion_set}", f"--pred_dir={pred}")
+    scored = run_module("sgan_tf.cli.eval_main", f"--input={lesion_set}", f"--pred_dir={pred}")
     assert scored.returncode == 0, scored.stderr
     assert "6 lesions scored, 0 without a prediction" in scored.stdout and "dice:" in scored.stdout
     os.remove(pred / ds.records[0].file_name)
-    partial = run_module("sgan_tf.eval_main", f"--input={lesion_set}", f"--pred_dir={pred}")
+    partial = run_module("sgan_tf.cli.eval_main", f"--input={lesion_set}", f"--pred_dir={pred}")
     assert partial.returncode == 4 and "1 without a prediction" in partial.stdout
     # A rerun skips the slices whose masks exist, before any work, and writes the missing ones.
     kept = pred / ds.records[1].file_name
     kept.write_bytes(b"not touched")
     os.remove(pred / ds.records[2].file_name)
-    again = run_module("sgan_tf.segment_main", "--method=grabcut", f"--input={lesion_set}", f"--output_dir={pred}")
+    again = run_module("sgan_tf.cli.segment_main", "--method=grabcut", f"--input={lesion_set}", f"--output_dir={pred}")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "2 lesions segmented into 2 mask files" in again.stderr and "4 skipped (masks exist); 0 failed" in again.stderr
     assert f"{ds.records[1].item_id}: skipped, {ds.records[1].file_name} exists (use --overwrite)" in again.stderr
     assert kept.read_bytes() == b"not touched" and sorted(os.listdir(pred)) == sorted(r.file_name for r in ds.records)
-    no_hnn = run_module("sgan_tf.segment_main", "--method=hnn", f"--input={lesion_set}", f"--output_dir={tmp_path / 'x'}")
+    no_hnn = run_module("sgan_tf.cli.segment_main", "--method=hnn", f"--input={lesion_set}", f"--output_dir={tmp_path / 'x'}")
     assert no_hnn.returncode == 2 and "needs --hnn_model" in no_hnn.stderr
 
 
 def test_predictions_of_a_slice_with_two_lesions_are_labels(lesion_set, tmp_path):
-    ds = DeepLesionSet(str(lesion_set))
-    rec = ds.records[0]
+    items = DeepLesionSource(str(lesion_set)).lesions()
+    item = items[0]
     a = np.zeros((96, 96), np.uint8)
     a[10:20, 10:20] = 1
-    written, failed = segmenters.write_masks(str(tmp_path / "p"), ds, {rec.item_id: a}, overwrite=False)
+    written, failed = segmenters.write_masks(str(tmp_path / "p"), items, {item.item_id: a}, overwrite=False)
     assert len(written) == 1 and failed == []
-    assert segmenters.write_masks(str(tmp_path / "p"), ds, {rec.item_id: a}, overwrite=False)[1] == [
+    assert segmenters.write_masks(str(tmp_path / "p"), items, {item.item_id: a}, overwrite=False)[1] == [
         f"{written[0]} exists (use --overwrite)"]
-    np.testing.assert_array_equal(segmenters.read_prediction(str(tmp_path / "p"), ds, rec), a)
+    np.testing.assert_array_equal(segmenters.read_prediction(str(tmp_path / "p"), item), a)
 
 
 def test_eval_main_denoising_table_on_a_folder(image_folder, tiny_models, tmp_path):
     out = tmp_path / "den"
-    proc = run_module("sgan_tf.eval_main", f"--output_dir={out}", f"--natural_dir={image_folder}", "--sigmas=25",
+    proc = run_module("sgan_tf.cli.eval_main", f"--output_dir={out}", f"--natural_dir={image_folder}", "--sigmas=25",
                       f"--denoise_model={tiny_models['denoise']}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.load(open(out / "denoise_natural.json"))["rows"]
@@ -126,7 +129,7 @@ def test_eval_main_denoising_table_on_a_folder(image_folder, tiny_models, tmp_pa
     assert {"bm3d (σ estimated)", "nlm (σ estimated)"} & methods and "nlm (σ told)" in methods
     assert all(r["sigma"] == 25 for r in rows) and "PSNR mean" in rows[0]
     assert "Denoising on images" in proc.stdout
-    nothing = run_module("sgan_tf.eval_main", f"--output_dir={out}")
+    nothing = run_module("sgan_tf.cli.eval_main", f"--output_dir={out}")
     assert nothing.returncode == 2 and "give --input" in nothing.stderr
 
 
@@ -180,7 +183,7 @@ def test_segment_main_bad_rows_bombs_and_symlinks_fail_alone(lesion_set, tmp_pat
     pred = tmp_path / "pred"
     pred.mkdir()
     os.symlink(tmp_path / "created_by_a_write", pred / ds.records[4].file_name)  # dangling
-    proc = run_module("sgan_tf.segment_main", "--method=grabcut", f"--input={lesion_set}", f"--output_dir={pred}",
+    proc = run_module("sgan_tf.cli.segment_main", "--method=grabcut", f"--input={lesion_set}", f"--output_dir={pred}",
                       "--overwrite")
     assert proc.returncode == 4 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert "line 2: File_name '../victim_1.png' is not <series>_<slice>.png" in proc.stderr
@@ -202,10 +205,10 @@ def test_eval_main_needs_ground_truth_and_lesion_rows(lesion_set, tmp_path):
     # masks/ exists, but none of its files belongs to a row.
     os.rename(lesion_set / "masks", tmp_path / "masks_aside")
     (lesion_set / "masks" / "other").mkdir(parents=True)
-    scored = run_module("sgan_tf.eval_main", f"--input={lesion_set}", f"--pred_dir={pred}")
+    scored = run_module("sgan_tf.cli.eval_main", f"--input={lesion_set}", f"--pred_dir={pred}")
     assert scored.returncode == 2 and "none of the 6 selected lesions has a ground-truth mask" in scored.stderr
     config = experiment.ExperimentConfig(input=str(lesion_set), output_dir=str(tmp_path / "e"),
-                                         model_dirs=inputs.ModelDirs(), splits=(1, 2, 3))
+                                         splits=(1, 2, 3))
     with pytest.raises(UserError, match="none of the 6 selected lesions has a ground-truth mask"):
         experiment.run_experiment(config)
     # Some lesions without a mask, two bad rows: each is a failure, the rest is scored.
@@ -216,7 +219,7 @@ def test_eval_main_needs_ground_truth_and_lesion_rows(lesion_set, tmp_path):
     _edit_rows(lesion_set, lambda rows: rows[0].update(Key_slice_index="1e999"))
     path = lesion_set / "DL_info.csv"
     path.write_bytes(path.read_bytes().replace(b",F,", b",\xfe,", 2))  # the first two rows
-    scored = run_module("sgan_tf.eval_main", f"--input={lesion_set}", f"--pred_dir={pred}")
+    scored = run_module("sgan_tf.cli.eval_main", f"--input={lesion_set}", f"--pred_dir={pred}")
     assert scored.returncode == 4 and "Traceback" not in scored.stderr, scored.stderr[-2000:]
     assert "3 lesions scored, 0 without a prediction, 3 failed" in scored.stdout
     assert "dice: 1.0000" in scored.stdout and "line 3: Patient_gender is not UTF-8" in scored.stderr
@@ -224,11 +227,11 @@ def test_eval_main_needs_ground_truth_and_lesion_rows(lesion_set, tmp_path):
     assert result["table1"][0]["GrabCut n"] == 3
     assert [f["item"] for f in result["failures"]][-1] == ds.records[5].item_id
     assert "no ground-truth mask" in result["failures"][-1]["error"] and len(result["failures"]) == 3
-    empty = run_module("sgan_tf.segment_main", f"--input={lesion_set}", f"--output_dir={tmp_path / 'p2'}", "--splits=7")
+    empty = run_module("sgan_tf.cli.segment_main", f"--input={lesion_set}", f"--output_dir={tmp_path / 'p2'}", "--splits=7")
     assert empty.returncode == 2 and "no lesion rows in --splits=[7]" in empty.stderr, empty.stderr[-2000:]
     # A header-only DL_info.csv is refused by every binary that reads sets.
     path.write_bytes(path.read_bytes().split(b"\r\n")[0] + b"\r\n")
-    for module, args in (("sgan_tf.eval_main", [f"--pred_dir={pred}"]),
-                         ("sgan_tf.segment_main", [f"--output_dir={tmp_path / 'p2'}"])):
+    for module, args in (("sgan_tf.cli.eval_main", [f"--pred_dir={pred}"]),
+                         ("sgan_tf.cli.segment_main", [f"--output_dir={tmp_path / 'p2'}"])):
         proc = run_module(module, f"--input={lesion_set}", *args)
         assert proc.returncode == 2 and "no lesion rows" in proc.stderr, (module, proc.stderr[-2000:])

@@ -24,7 +24,7 @@ def test_exports_both_models_and_refuses_to_overwrite(tmp_path, tiny_models, hnn
     args = [f"--denoise_model={tiny_models['denoise']}", f"--enhance_model={tiny_models['enhance']}",
             f"--hnn_model={hnn_runs}", "--hnn_variant=sgan", f"--export_dir={out}", "--version=7",
             "--base_path=/models", "--threshold=0.4"]
-    first = run_module("sgan_tf.export_main", *args)
+    first = run_module("sgan_tf.cli.export_main", *args)
     assert first.returncode == 0, first.stderr[-3000:]
     for model in ("enhancer", "hnn"):
         assert (out / model / "7" / "saved_model.pb").is_file()
@@ -36,13 +36,13 @@ def test_exports_both_models_and_refuses_to_overwrite(tmp_path, tiny_models, hnn
     sidecar = json.loads((out / "hnn" / "7" / "assets.extra" / "export.json").read_text())
     assert sidecar["sources"]["hnn_model"]["variant"] == "sgan" and sidecar["threshold"] == 0.4
 
-    again = run_module("sgan_tf.export_main", *args)
+    again = run_module("sgan_tf.cli.export_main", *args)
     assert again.returncode == 2 and "Traceback" not in again.stderr
     assert f"export_main: error: {out / 'enhancer' / '7'} exists" in again.stderr
     assert "--overwrite" in again.stderr
 
     # The HNN alone, replacing its version; the enhancer's folder stays listed in models.config.
-    hnn_only = run_module("sgan_tf.export_main", f"--hnn_model={hnn_runs}", "--hnn_variant=og",
+    hnn_only = run_module("sgan_tf.cli.export_main", f"--hnn_model={hnn_runs}", "--hnn_variant=og",
                           f"--export_dir={out}", "--version=7", "--overwrite")
     assert hnn_only.returncode == 0, hnn_only.stderr[-3000:]
     assert f"wrote {out / 'hnn' / '7'}" in hnn_only.stdout and f"wrote {out / 'enhancer'}" not in hnn_only.stdout
@@ -66,7 +66,7 @@ def test_exports_both_models_and_refuses_to_overwrite(tmp_path, tiny_models, hnn
 def test_bad_flags_give_one_clear_line(tmp_path, tiny_models, hnn_runs, flags, needle, code):
     version = [] if any(f.startswith("--version") for f in flags) else ["--version=1"]
     args = [f.format(runs=hnn_runs, denoise=tiny_models["denoise"]) for f in flags]
-    proc = run_module("sgan_tf.export_main", *args, f"--export_dir={tmp_path / 'out'}", *version)
+    proc = run_module("sgan_tf.cli.export_main", *args, f"--export_dir={tmp_path / 'out'}", *version)
     assert proc.returncode == code, proc.stderr[-3000:]
     assert needle in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out" / "hnn").exists() and not (tmp_path / "out" / "enhancer").exists()

@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from sgan_tf import enhance, export
+from sgan_tf import enhance
+from sgan_tf.serving import export
 from sgan_tf.data import ct
 from sgan_tf.errors import UserError
-from sgan_tf.segment import hnn_data, hnn_train
-from sgan_tf.training.config import CONFIG_FILE
+from sgan_tf.segment import hnn_train
+from sgan_tf.training import run_folder
 
 from conftest import REPO
 
@@ -37,8 +38,7 @@ def make_hnn_run(model_dir, variant: str = "og") -> str:
     trainer = hnn_train.HNNTrainer(config, tf.distribute.get_strategy())
     trainer.initialise()
     trainer.save()
-    with open(os.path.join(model_dir, CONFIG_FILE), "w") as f:
-        f.write(config.to_json())
+    run_folder.write_config(str(model_dir), config)
     return str(model_dir)
 
 
@@ -63,8 +63,8 @@ def hu_rois(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:
 def exported(tmp_path_factory, tiny_models):
     """An export dir with the sgan and gan1 enhancers of the tiny models and a tiny og HNN."""
     root = tmp_path_factory.mktemp("export")
-    sgan = enhance.Enhancer.from_model_dirs("sgan", tiny_models["denoise"], tiny_models["enhance"])
-    gan1 = enhance.Enhancer.from_model_dirs("gan1", denoise_model=tiny_models["denoise"])
+    sgan = enhance.Enhancer.for_variant("sgan", tiny_models)
+    gan1 = enhance.Enhancer.for_variant("gan1", tiny_models)
     model, info = export.load_hnn_run(make_hnn_run(root / "hnn_run"))
     paths = {"enhancer": export.version_path(root / "out", export.ENHANCER, 1),
              "gan1": str(root / "out" / "gan1" / "1"),
@@ -75,35 +75,9 @@ def exported(tmp_path_factory, tiny_models):
     return {"root": root, "dir": str(root / "out"), "paths": paths, "sgan": sgan, "gan1": gan1, "hnn": model}
 
 
-@pytest.mark.parametrize("shape", [(40, 40), (17, 23), (3, 30), (1, 5), (96, 64)])
-@pytest.mark.parametrize("zoom", [1.0, 1.04, 1.5, 2.5, 3.2, 4.0])
-def test_cubic_resize_matches_opencv(shape, zoom):
-    image = np.random.default_rng(shape[0] * 100 + int(zoom * 10)).random(shape).astype(np.float32)
-    h, w = (max(int(round(n * zoom)), 1) for n in shape)
-    expected = image if (h, w) == shape else cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC)
-    got = export.cubic_resize(tf.constant(image[None, :, :, None]), h, w).numpy()[0, :, :, 0]
-    assert got.shape == (h, w)
-    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
-    if (h, w) == shape:
-        np.testing.assert_array_equal(got, image)
-
-
-def test_zoomed_size_rounds_like_python():
-    sides = np.arange(1, 200, dtype=np.int32)
-    for zoom in (1.0, 1.5, 2.5, 3.2, 1.04, 3.75):  # x.5 products round to the even neighbour
-        z = np.float32(zoom)
-        got = export.zoomed_size(tf.stack([sides, sides], axis=1), z, 10_000).numpy()[:, 0]
-        np.testing.assert_array_equal(got, [max(round(int(n) * float(z)), 1) for n in sides])
-    assert export.zoomed_size(tf.constant([5, 7]), tf.constant(2.5), 100).numpy().tolist() == [12, 18]
-
-
-@pytest.mark.parametrize("shape,size", [((50, 50), (32, 32)), ((40, 37), (32, 32)), ((20, 20), (32, 32)),
-                                        ((32, 32), (20, 20)), ((40, 20), (32, 32)), ((32, 32), (32, 32))])
-def test_resize_batch_matches_resize_image(shape, size):
-    """hnn_train.predict's TF resize equals the OpenCV resize the training composites were made with."""
-    image = np.random.default_rng(0).random(shape + (3,)).astype(np.float32)
-    got = hnn_data.resize_batch(tf.constant(image[None]), *size).numpy()[0]
-    np.testing.assert_allclose(got, hnn_data.resize_image(image, *size), atol=1e-5, rtol=0)
+def _sidecar(path: str) -> dict:
+    with open(os.path.join(path, export.SIDECAR), encoding="utf-8") as f:
+        return json.load(f)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -140,11 +114,11 @@ def test_saved_model_cli_show_lists_the_documented_signatures(exported):
     assert sigs["serving_default"] == {"inputs": {"composite": ("DT_FLOAT", "(-1, -1, -1, 3)")}, "outputs": outputs}
     assert sigs["og_hu"] == {"inputs": {"hu": ("DT_FLOAT", "(-1, -1, -1, 1)")}, "outputs": outputs}
     assert "Method name is: tensorflow/serving/predict" in hnn.stdout
-    sidecar = export.read_sidecar(exported["paths"]["hnn"])
+    sidecar = _sidecar(exported["paths"]["hnn"])
     assert sidecar["threshold"] == 0.5 and sidecar["window_hu"] == [-160.0, 240.0]
     assert sidecar["signatures"]["og_hu"]["outputs"]["mask"] == {"dtype": "uint8", "shape": [None, None, None, 1]}
     assert sidecar["sources"]["hnn_model"]["checkpoint"] == "ckpt-0"
-    sidecar = export.read_sidecar(exported["paths"]["enhancer"])
+    sidecar = _sidecar(exported["paths"]["enhancer"])
     assert sidecar["variant"] == "sgan" and sidecar["sources"]["enhance_model"]["checkpoint"] == "ckpt-3"
 
 
@@ -416,7 +390,7 @@ def test_batch_cap(exported):
         export.enhance_graph(exported["gan1"], tf.constant(hu), tf.constant(1.0), WINDOW, max_batch_pixels=800)
     with pytest.raises(tf.errors.InvalidArgumentError, match="the batch would hold more than 3000 pixels"):
         export.hnn_graph(exported["hnn"], tf.zeros([3, 20, 20, 3]), max_batch_pixels=3000)  # 3 x 32 x 32 for the HNN
-    assert export.read_sidecar(exported["paths"]["enhancer"])["max_batch_pixels"] == 4 * 1024 * 1024
+    assert _sidecar(exported["paths"]["enhancer"])["max_batch_pixels"] == 4 * 1024 * 1024
 
 
 def test_version_folders_are_not_overwritten_unless_asked(exported, tmp_path):
@@ -424,9 +398,9 @@ def test_version_folders_are_not_overwritten_unless_asked(exported, tmp_path):
     export.export_enhancer(exported["gan1"], path)
     with pytest.raises(UserError, match="exists .*--overwrite"):
         export.export_enhancer(exported["sgan"], path)
-    assert export.read_sidecar(path)["variant"] == "gan1"
+    assert _sidecar(path)["variant"] == "gan1"
     export.export_enhancer(exported["sgan"], path, overwrite=True)
-    assert export.read_sidecar(path)["variant"] == "sgan"
+    assert _sidecar(path)["variant"] == "sgan"
     assert os.listdir(os.path.dirname(path)) == ["3"]  # no staging folder left behind
     with pytest.raises(UserError, match="positive integers"):
         export.version_path(tmp_path, export.HNN, 0)

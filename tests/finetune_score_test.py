@@ -1,10 +1,10 @@
-"""The automatic quality score of enhanced lesion ROIs (sgan_tf/finetune_score.py)."""
+"""The automatic quality score of enhanced lesion ROIs (sgan_tf/finetune/score.py)."""
 
 import cv2
 import numpy as np
 import pytest
 
-from sgan_tf import finetune_score as fs
+from sgan_tf.finetune import score as fs
 
 SIZE = 96
 RADIUS = 20.0

@@ -1,4 +1,4 @@
-"""CT fine-tuning rounds (sgan_tf/finetune.py) with tiny G1/G2 runs on a small lesion set.
+"""CT fine-tuning rounds (sgan_tf/finetune/rounds.py) with tiny G1/G2 runs on a small lesion set.
 
 The quality score is replaced by a fake that marks chosen ROIs as improved, so the rounds'
 machinery is tested whatever tiny models do to the images (the score has its own tests).
@@ -13,7 +13,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import make_deeplesion, run_module
-from sgan_tf import finetune, finetune_score
+from sgan_tf.finetune import rounds as finetune
+from sgan_tf.finetune import score as finetune_score
 from sgan_tf.data import deeplesion
 from sgan_tf.enhance import Enhancer
 from sgan_tf.errors import UserError
@@ -75,7 +76,7 @@ def test_rounds_train_log_and_resume(tmp_path, lesion_set, tiny_models, monkeypa
     assert state["rounds"][0]["round_gain"] == pytest.approx(0.01)
     assert os.listdir(out / "logs")
     # The fine-tuned G1/G2 are ordinary training runs.
-    Enhancer.from_model_dirs("sgan", str(out / "denoise"), str(out / "enhance"))(np.zeros((40, 40)), 1.5)
+    Enhancer.for_variant("sgan", {s: str(out / s) for s in ("denoise", "enhance")})(np.zeros((40, 40)), 1.5)
 
     # A run with more rounds that stops in round 2, after G1 and before G2 ...
     class StopInEnhance(finetune.GANTrainer):
@@ -119,7 +120,7 @@ def test_bad_configurations(tmp_path, lesion_set, tiny_models):
 
 def test_train_main_finetune(tmp_path, lesion_set, tiny_models):
     out = tmp_path / "cli"
-    proc = run_module("sgan_tf.train_main", "--stage=finetune", f"--data_dir={lesion_set}",
+    proc = run_module("sgan_tf.cli.train_main", "--stage=finetune", f"--data_dir={lesion_set}",
                       f"--denoise_model={tiny_models['denoise']}", f"--enhance_model={tiny_models['enhance']}",
                       f"--model_dir={out}", "--max_rounds=1", "--round_steps=1", "--ssim_min=0", "--batch_size=4")
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -153,10 +153,10 @@ def test_train_main_og_trains_resumes_loads_and_predicts(tmp_path):
     root, model_dir = tmp_path / "dl", tmp_path / "run"
     make_deeplesion(root)
     args = ["--stage=hnn", f"--data_dir={root}", "--variant=og", f"--model_dir={model_dir}", *TINY]
-    first = run_module("sgan_tf.train_main", *args, "--train_steps=2")
+    first = run_module("sgan_tf.cli.train_main", *args, "--train_steps=2")
     assert first.returncode == 0, first.stderr[-2000:]
     assert "Made 2 train ROIs" in first.stderr and "validation Dice" in first.stderr
-    second = run_module("sgan_tf.train_main", *args, "--train_steps=3")
+    second = run_module("sgan_tf.cli.train_main", *args, "--train_steps=3")
     assert second.returncode == 0, second.stderr[-2000:]
     assert f"Resumed from {model_dir / 'ckpt-2'} at global step 2" in second.stderr
     assert "Loaded 2 train ROIs" in second.stderr  # the GrabCut labels came from the cache
@@ -176,7 +176,7 @@ def test_train_main_sgan_composites_on_two_replicas(tmp_path, tiny_models):
     root, model_dir = tmp_path / "dl", tmp_path / "run"
     make_deeplesion(root)
     proc = run_module(
-        "sgan_tf.train_main", "--stage=hnn", f"--data_dir={root}", "--variant=sgan", f"--model_dir={model_dir}",
+        "sgan_tf.cli.train_main", "--stage=hnn", f"--data_dir={root}", "--variant=sgan", f"--model_dir={model_dir}",
         f"--denoise_model={tiny_models['denoise']}", f"--enhance_model={tiny_models['enhance']}", *TINY,
         "--train_steps=2", "--strategy=mirrored", "--num_cpu_devices=2",
     )
@@ -194,7 +194,7 @@ def test_imagenet_offline_gives_a_clear_error(tmp_path):
         "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
         "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9", "NO_PROXY": "",
     }
-    proc = run_module("sgan_tf.train_main", "--stage=hnn", f"--data_dir={root}", f"--model_dir={tmp_path / 'run'}",
+    proc = run_module("sgan_tf.cli.train_main", "--stage=hnn", f"--data_dir={root}", f"--model_dir={tmp_path / 'run'}",
                       "--hnn_input_size=32", "--hnn_backbone_weights=imagenet", env=env)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr

@@ -157,7 +157,7 @@ def test_checkpoint_files_without_an_index_are_kept_and_refused_unless_restart(t
     with pytest.raises(UserError, match=r"holds checkpoint files \(checkpoint, ckpt-4.data-00000-of-00001\) but "
                                         r"no checkpoint index .* pass --restart"):
         ScalarTrainer(settings(), str(tmp_path)).restore()
-    with loop.start_run(str(tmp_path), chief=True, restart=True, config_file="config.json"):
+    with loop.start_run(str(tmp_path), chief=True, restart=True):
         assert ScalarTrainer(settings(), str(tmp_path)).restore() == 0
     (aside,) = [n for n in os.listdir(tmp_path) if n.startswith("before_restart_")]
     assert sorted(os.listdir(tmp_path / aside)) == ["checkpoint", "ckpt-4.data-00000-of-00001", "logs"]
@@ -166,18 +166,18 @@ def test_checkpoint_files_without_an_index_are_kept_and_refused_unless_restart(t
 def test_one_run_per_folder(tmp_path):
     import socket
 
-    with loop.start_run(str(tmp_path / "run"), chief=True, restart=False, config_file="config.json"):
+    with loop.start_run(str(tmp_path / "run"), chief=True, restart=False):
         with pytest.raises(UserError, match=f"is in use by a training run \\(pid {os.getpid()} on host "
                                             f"{socket.gethostname()}\\)"):
-            with loop.start_run(str(tmp_path / "run"), chief=True, restart=False, config_file="config.json"):
+            with loop.start_run(str(tmp_path / "run"), chief=True, restart=False):
                 pass
-        with loop.start_run(str(tmp_path / "run"), chief=False, restart=False, config_file="config.json"):
+        with loop.start_run(str(tmp_path / "run"), chief=False, restart=False):
             pass  # the other workers of a multi-worker run do not lock
-    with loop.start_run(str(tmp_path / "run"), chief=True, restart=False, config_file="config.json"):
+    with loop.start_run(str(tmp_path / "run"), chief=True, restart=False):
         pass  # released at the end of the run
     (tmp_path / "file").write_text("x")
     with pytest.raises(UserError, match="is a file, not a folder"):
-        with loop.start_run(str(tmp_path / "file"), chief=True, restart=False, config_file="config.json"):
+        with loop.start_run(str(tmp_path / "file"), chief=True, restart=False):
             pass
 
 

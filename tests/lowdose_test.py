@@ -92,7 +92,7 @@ def test_kernel_cutoff_sharpens_the_noise_grain():
 @pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED_DATA, "lcd_ct")), reason="LCD-CT reference data absent")
 def test_default_texture_matches_lcd_ct_low_dose_scans():
     """Neighbour correlations of the noise (lags 1 and 2) within 0.05 of the LCD-CT 10 % dose scans."""
-    from sgan_tf.evaluate_denoise import lcd_regions, load_lcd
+    from sgan_tf.evaluation.denoise import lcd_regions, load_lcd
 
     gt, scans = load_lcd(os.path.join(SHARED_DATA, "lcd_ct"), "dose_010")
     _, lcd_flat = lcd_regions(gt)

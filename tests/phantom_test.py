@@ -225,7 +225,7 @@ def test_set_arguments_are_checked(tmp_path):
 
 
 def phantom_main(*args):
-    return run_module("sgan_tf.phantom_main", *args, timeout=120)
+    return run_module("sgan_tf.cli.phantom_main", *args, timeout=120)
 
 
 def assert_clean_error(proc, *needles):
@@ -274,6 +274,6 @@ def test_binary_bad_flags(tmp_path):
 
 
 def test_binary_does_not_import_tensorflow():
-    code = "import sys, sgan_tf.phantom_main; print('tensorflow' in sys.modules)"
+    code = "import sys, sgan_tf.cli.phantom_main; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr[-2000:]

@@ -1,4 +1,5 @@
-"""pipeline_main end to end at a small size: simulate, train every model, evaluate, print tables."""
+"""pipeline_main end to end at a small size: simulate, train every model, evaluate, print tables;
+and with --models=pretrained, which trains nothing."""
 
 import json
 import os
@@ -11,7 +12,7 @@ def test_pipeline_runs_every_stage_and_prints_both_tables(tmp_path):
     args = ["--flagfile=flags/quickstart.flags", f"--output_dir={out}", "--num_slices=24", "--image_size=128",
             "--train_steps=4", "--pretrain_steps=2", "--checkpoint_every=4", "--val_every=4",
             "--hnn_variants=og,sgan", "--eval_splits=1,2,3"]
-    proc = run_module("sgan_tf.pipeline_main", *args, timeout=600)
+    proc = run_module("sgan_tf.cli.pipeline_main", *args, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Table 1 (24 test lesions)" in proc.stdout and "Table 2" in proc.stdout
     for row in ("| OG |", "| OG+DnCNN |", "| OG+GAN |", "| OG+GAN1 |", "| OG+SGAN |"):
@@ -25,5 +26,17 @@ def test_pipeline_runs_every_stage_and_prints_both_tables(tmp_path):
     assert sgan["HNN n"] == 24 and 0 <= sgan["HNN dice mean"] <= 1
     og_gan = next(r for r in table if r["Input"] == "OG+GAN")
     assert og_gan["HNN n"] == 0  # no HNN was trained on that variant
-    rerun = run_module("sgan_tf.pipeline_main", *args, timeout=600)
+    rerun = run_module("sgan_tf.cli.pipeline_main", *args, timeout=600)
     assert rerun.returncode == 0 and "Simulating" not in rerun.stderr  # the set and the models are reused
+    assert "Stage 1 of 7: training denoise" in rerun.stderr and "Stage 7 of 7: evaluating" in rerun.stderr
+
+
+def test_pipeline_with_shipped_models_trains_nothing_and_needs_them(tmp_path):
+    from conftest import make_deeplesion
+
+    make_deeplesion(str(tmp_path / "set"))
+    proc = run_module("sgan_tf.cli.pipeline_main", "--models=pretrained", f"--input={tmp_path / 'set'}",
+                      f"--output_dir={tmp_path / 'out'}")
+    assert proc.returncode == 2 and "Stage 1 of 1: evaluating" in proc.stderr, proc.stderr[-2000:]
+    assert "model is not shipped with this sgan-tf (shipped: none)" in proc.stderr
+    assert not os.path.exists(tmp_path / "out" / "models")

@@ -11,7 +11,7 @@ TINY = ["--flagfile=flags/quickstart.flags", "--num_blocks=1", "--filters=4", "-
 
 
 def train_main(*args, **kwargs):
-    return run_module("sgan_tf.train_main", *args, **kwargs)
+    return run_module("sgan_tf.cli.train_main", *args, **kwargs)
 
 
 def assert_clean_error(proc, code, *needles):
@@ -120,7 +120,7 @@ def test_a_held_folder_a_file_and_a_full_disk_are_one_line_errors(tmp_path, imag
     from sgan_tf.training import loop
 
     args = ["--stage=denoise", f"--data_dir={image_folder}", *TINY, "--pretrain_steps=1", "--train_steps=2"]
-    with loop.start_run(str(tmp_path / "held"), chief=True, restart=False, config_file="config.json"):
+    with loop.start_run(str(tmp_path / "held"), chief=True, restart=False):
         held = train_main(*args, f"--model_dir={tmp_path / 'held'}")
     assert_clean_error(held, 2, f"is in use by a training run (pid {os.getpid()} on host {socket.gethostname()})")
     assert not (tmp_path / "held" / "config.json").exists()
@@ -130,7 +130,7 @@ def test_a_held_folder_a_file_and_a_full_disk_are_one_line_errors(tmp_path, imag
     def small_files():  # a full disk for anything over 3 kB, such as the TensorBoard log
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (3000, 3000))
-    full = subprocess.run([sys.executable, "-m", "sgan_tf.train_main", *args, f"--model_dir={tmp_path / 'full'}"],
+    full = subprocess.run([sys.executable, "-m", "sgan_tf.cli.train_main", *args, f"--model_dir={tmp_path / 'full'}"],
                           cwd=REPO, capture_output=True, text=True, timeout=300, preexec_fn=small_files,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert_clean_error(full, 2, "train_main: error: cannot write TensorBoard logs to", "File too large")

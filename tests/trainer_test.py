@@ -147,18 +147,18 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
 
 def test_load_generator_restores_the_trained_weights(tmp_path, image_folder):
-    from sgan_tf.training.checkpoints import list_checkpoints, load_generator
+    from sgan_tf.training.run_folder import checkpoint_step, checkpoints, load_generator
 
     cfg = tiny_config(tmp_path, data_dir=str(image_folder), train_steps=3, pretrain_steps=3, checkpoint_every=2)
     training.train(cfg)
-    assert [s for s, _ in list_checkpoints(str(tmp_path))] == [2, 3]
+    assert [checkpoint_step(p) for p in checkpoints(str(tmp_path))] == [3, 2]
     reference = make_trainer(cfg)
     reference.restore()
-    g, step = load_generator(str(tmp_path))
-    assert step == 3
+    g, step, path = load_generator(str(tmp_path))
+    assert step == 3 and path == checkpoints(str(tmp_path))[0]
     x = tf.random.uniform([1, 24, 24, 1], seed=2)
     np.testing.assert_allclose(g(x).numpy(), reference.generator(x).numpy(), atol=1e-6)
-    g2, step2 = load_generator(str(tmp_path), list_checkpoints(str(tmp_path))[0][1])
+    g2, step2, _ = load_generator(str(tmp_path), checkpoints(str(tmp_path))[1])
     assert step2 == 2
     with pytest.raises(UserError, match="not a training model_dir"):
         load_generator(str(tmp_path / "nothing"))

@@ -1,22 +1,12 @@
 """CT intensities: Hounsfield units (HU), display windows, the network scale, 16-bit HU PNGs.
 
-**Network scale (the one rule, used by every CT path: enhancement, segmentation, export).**
-The generators were trained on natural images on [0, 1]. A CT image enters them through a
-window [lo, hi] in HU:
-
-    x = clip((HU - lo) / (hi - lo), 0, 1)        HU = lo + x * (hi - lo)
-
-The default window is `NETWORK_WINDOW` = soft tissue (level 40, width 400: -160..240 HU), where
-lesions of the liver, kidney, lymph nodes and soft tissue have their contrast, and where
-low-dose noise (20-60 HU) lands within G1's training noise range (sigma <= 50/255 of the
-window, 78 HU). Intensities outside the window saturate at 0 or 1 on the network scale.
-
-**Network outputs in HU keep the input outside the window** (`Window.output_hu`): a network
-output u in [0, 1] maps back to lo + u * (hi - lo) where it lies well inside the window; where
-it reaches the window's edges (within `EDGE_BAND` of the width) it fades smoothly (smoothstep)
-into the input's own HU at the same pixel, which it equals at the edges and beyond. Bone, lung
-and air therefore keep their HU in an enhanced slice or volume, and only the window's
-intensities carry the network's work. The OG channel in HU keeps the unclipped input.
+**Network scale.** The generators were trained on natural images on [0, 1]; a CT image enters
+them through a window [lo, hi] in HU (the rule, and how network outputs keep the input's HU
+outside the window, live in `sgan_tf/scale.py`). The default window is `DEFAULT_WINDOW`, soft
+tissue (level 40, width 400: -160..240 HU), where lesions of the liver, kidney, lymph nodes and
+soft tissue have their contrast, and where low-dose noise (20-60 HU) lands within G1's training
+noise range (sigma <= 50/255 of the window, 78 HU). A `--window` value is parsed once into a
+`WindowChoice`, which gives each image its window (`resolve`): a fixed one, or the image's own.
 
 **16-bit PNG (DeepLesion convention):** stored value = HU + 32768 as uint16. The subtraction
 is done in int32, since uint16 - 32768 would wrap.
@@ -30,20 +20,12 @@ import os
 import cv2
 import numpy as np
 
-from sgan_tf import outputs
+from sgan_tf import outputs, scale
 from sgan_tf.data import limits
 from sgan_tf.errors import DataError, UserError
 
 HU_OFFSET = 32768
 AIR_HU = -1024.0
-EDGE_BAND = 0.05  # share of the window width over which network HU fade into the input's
-
-
-def edge_weight(unit: np.ndarray) -> np.ndarray:
-    """Weight of a network output u in its HU (module docstring): 1 inside the window, falling
-    by a smoothstep to 0 over EDGE_BAND at either edge."""
-    t = np.clip(np.minimum(unit, 1.0 - unit) / EDGE_BAND, 0.0, 1.0)
-    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,19 +48,16 @@ class Window:
         return self.hi - self.lo
 
     def to_unit(self, hu: np.ndarray) -> np.ndarray:
-        """HU -> network scale [0, 1] (clipped)."""
-        return np.clip((np.asarray(hu, np.float32) - self.lo) / self.width, 0.0, 1.0).astype(np.float32)
+        """HU -> network scale [0, 1] (clipped; `scale.to_unit`)."""
+        return scale.to_unit(hu, self)
 
     def to_hu(self, unit: np.ndarray) -> np.ndarray:
-        """Network scale -> HU (inputs clipped to [0, 1] first)."""
-        return (self.lo + np.clip(np.asarray(unit, np.float32), 0.0, 1.0) * self.width).astype(np.float32)
+        """Network scale -> HU (inputs clipped to [0, 1] first; `scale.to_hu`)."""
+        return scale.to_hu(unit, self)
 
     def output_hu(self, unit: np.ndarray, hu_in: np.ndarray) -> np.ndarray:
-        """A network output in HU that keeps `hu_in` (the input at the same pixels) outside the
-        window, with a smooth blend near its edges (module docstring)."""
-        unit = np.clip(np.asarray(unit, np.float32), 0.0, 1.0)
-        w = edge_weight(unit)
-        return (w * self.to_hu(unit) + (1.0 - w) * np.asarray(hu_in, np.float32)).astype(np.float32)
+        """A network output in HU that keeps `hu_in` outside the window (`scale.output_hu`)."""
+        return scale.output_hu(unit, hu_in, self)
 
     def as_list(self) -> list[float]:
         return [float(self.lo), float(self.hi)]
@@ -92,24 +71,44 @@ WINDOWS = {
     "bone": Window.from_level_width(400.0, 1800.0),
     "liver": Window.from_level_width(60.0, 160.0),
 }
-NETWORK_WINDOW = WINDOWS["soft_tissue"]
+DEFAULT_WINDOW = "soft_tissue"  # the --window default of every binary and config
+NETWORK_WINDOW = WINDOWS[DEFAULT_WINDOW]
 OWN_WINDOW = "dicom"  # spec meaning "the image's own window (DICOM tags / DL_info.csv)"
+WINDOW_HELP = f"one of {sorted(WINDOWS)}, '{OWN_WINDOW}' (the image's own DICOM / DL_info.csv window), or 'lo,hi' in HU"
 
 
-def parse_window(spec: str, own: Window | None = None) -> Window:
-    """'soft_tissue' (a preset), 'dicom' (the image's own window, else the default), or 'lo,hi'."""
-    spec = spec.strip()
-    if spec in WINDOWS:
-        return WINDOWS[spec]
-    if spec == OWN_WINDOW:
+@dataclasses.dataclass(frozen=True)
+class WindowChoice:
+    """A window spec parsed once: a fixed window, or (`OWN_WINDOW`) each image's own window,
+    falling back to the default for images without one."""
+
+    spec: str
+    fixed: Window | None  # None: the image's own
+
+    @classmethod
+    def parse(cls, spec: str) -> "WindowChoice":
+        """'soft_tissue' (a preset), 'dicom' (the image's own window), or 'lo,hi'; UserError else."""
+        spec = spec.strip()
+        if spec in WINDOWS:
+            return cls(spec, WINDOWS[spec])
+        if spec == OWN_WINDOW:
+            return cls(spec, None)
+        parts = spec.split(",")
+        if len(parts) == 2:
+            try:
+                return cls(spec, Window(float(parts[0]), float(parts[1])))
+            except ValueError:
+                pass
+        raise UserError(f"window {spec!r}: use {WINDOW_HELP}")
+
+    def resolve(self, own: Window | None = None) -> Window:
+        """The window of one image whose own window is `own` (None: it has none)."""
+        if self.fixed is not None:
+            return self.fixed
         return own if own is not None else NETWORK_WINDOW
-    parts = spec.split(",")
-    if len(parts) == 2:
-        try:
-            return Window(float(parts[0]), float(parts[1]))
-        except ValueError:
-            pass
-    raise UserError(f"window {spec!r}: use one of {sorted(WINDOWS)}, {OWN_WINDOW!r}, or 'lo,hi' in HU")
+
+
+DEFAULT_CHOICE = WindowChoice.parse(DEFAULT_WINDOW)
 
 
 def check_finite(hu: np.ndarray, item: str) -> None:

@@ -348,21 +348,24 @@ class DeepLesionSet:
 
     def load_mask(self, rec: LesionRecord) -> np.ndarray | None:
         """This lesion's ground-truth mask (uint8 0/1, slice size), or None without masks/."""
-        return read_mask_file(self.mask_path(rec), rec, self.rows_in_slice(rec))
+        return read_mask_file(self.mask_path(rec), rec.lesion_index, self.rows_in_slice(rec),
+                              tuple(rec.image_size), f"Image_size of {rec.describe()}")
 
 
-def read_mask_file(path: str, rec: LesionRecord, rows_in_slice: int) -> np.ndarray | None:
-    """One lesion's 0/1 mask from a mask image (module docstring: binary, or labels when the
-    slice has several rows); None if the file does not exist."""
+def read_mask_file(path: str, lesion_index: int, rows_in_slice: int, shape: tuple[int, int] | None = None,
+                   shape_from: str = "its slice") -> np.ndarray | None:
+    """Lesion `lesion_index`'s 0/1 mask from a mask image (module docstring: binary, or labels
+    when the slice has several rows), checked against the slice `shape` (known from
+    `shape_from`) when given; None if the file does not exist."""
     if not os.path.isfile(path):
         return None
     stored = read_image_file(path)
     if stored.ndim == 3:
         stored = stored[..., 0]
-    if stored.shape != tuple(rec.image_size):
+    if shape is not None and stored.shape != tuple(shape):
         raise DataError(f"{path}: the mask is {stored.shape[1]}x{stored.shape[0]}, "
-                        f"Image_size of {rec.describe()} says {rec.image_size[1]}x{rec.image_size[0]}")
+                        f"{shape_from} says {shape[1]}x{shape[0]}")
     values = set(np.unique(stored).tolist())
     if rows_in_slice > 1 and max(values) > 1 and values - {0, 255}:
-        return (stored == rec.lesion_index + 1).astype(np.uint8)
+        return (stored == lesion_index + 1).astype(np.uint8)
     return (stored > 0).astype(np.uint8)

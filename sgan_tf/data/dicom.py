@@ -28,12 +28,12 @@ non-grayscale, undecodable, malformed rescale, NaN/inf after the rescale, Rows x
 the pixel cap of sgan_tf/data/limits.py, checked before the pixels are read) is a `DataError`
 naming the file.
 
-**Series (`find_dicom_files`, `sort_slices`, `read_series`).** Files are found recursively by
+**Series (`find_dicom_files`, `sort_slices`).** Files are found recursively by
 the 'DICM' marker after the 128-byte preamble or a .dcm extension (DICOMDIR index files are
 skipped). Slices are grouped by SeriesInstanceUID and ordered along the slice normal
 (ImagePositionPatient projected on the cross product of the ImageOrientationPatient
-direction cosines), else by InstanceNumber, else by path. `read_series` yields
-(path, CTSlice or DataError) so a batch reports a bad file and goes on.
+direction cosines), else by InstanceNumber, else by path (`sources.DicomSource` reads them
+lazily, one item per file, so a batch reports a bad file and goes on).
 
 **Derived series (`write_derived`).** A copy of the source slice with the enhanced image:
 new SOPInstanceUID, the caller's SeriesInstanceUID (one per derived series), ImageType
@@ -90,7 +90,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import pydicom
@@ -394,28 +394,6 @@ def sort_slices(paths: list[str]) -> list[str]:
             continue
         series.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append((path, ds))
     return [path for members in series.values() for path in _order_series(members)] + unreadable
-
-
-def _read_or_error(path: str, allow_any_modality: bool) -> CTSlice | DataError:
-    try:
-        return read_dicom(path, allow_any_modality)
-    except DataError as exc:
-        return exc
-
-
-def read_series(folder_or_file: str, allow_any_modality: bool = False) -> Iterator[tuple[str, CTSlice | DataError]]:
-    """(path, CTSlice or the file's DataError) in slice order, read lazily one file at a time.
-
-    The order is fixed (and an empty or missing folder raised) when called; the caller reports
-    each DataError and goes on.
-    """
-    if os.path.isdir(folder_or_file):
-        paths = sort_slices(find_dicom_files(folder_or_file))
-    elif os.path.isfile(folder_or_file):
-        paths = [folder_or_file]
-    else:
-        raise DataError(f"{folder_or_file}: no such file or folder")
-    return ((path, _read_or_error(path, allow_any_modality)) for path in paths)
 
 
 def _scrub(ds: Dataset) -> None:

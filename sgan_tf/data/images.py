@@ -64,7 +64,26 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 def read_image(path: str) -> np.ndarray:
     """Reads one file as grayscale at its own depth (see `to_gray`); DataError if unreadable or
     over the pixel cap, ValueError for an unsupported layout."""
+    if os.path.dirname(path) == _skimage_folder() and path.endswith(".png"):
+        return to_gray(_read_bundled_png(path))
     return to_gray(read_image_file(path))
+
+
+def _skimage_folder() -> str:
+    import skimage.data
+
+    return os.path.dirname(skimage.data.__file__)
+
+
+def _read_bundled_png(path: str) -> np.ndarray:
+    """A bundled scikit-image PNG through Pillow, channels in OpenCV's (BGR) order: the same
+    pixels as cv2.imread, without the libpng warning OpenCV prints for page.png's colour
+    profile on every read."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        pixels = np.asarray(image)
+    return np.ascontiguousarray(pixels[..., ::-1]) if pixels.ndim == 3 else pixels
 
 
 def list_image_files(folder: str) -> list[str]:
@@ -84,9 +103,7 @@ def list_image_files(folder: str) -> list[str]:
 
 def skimage_files() -> list[str]:
     """Paths of scikit-image's bundled photographs that are present in this install."""
-    import skimage.data
-
-    folder = os.path.dirname(skimage.data.__file__)
+    folder = _skimage_folder()
     paths = [os.path.join(folder, n) for n in SKIMAGE_BUNDLED if os.path.exists(os.path.join(folder, n))]
     if not paths:
         raise DataError(f"no bundled scikit-image photographs found in {folder}")

@@ -4,7 +4,7 @@ Every image reader checks the size a file's header claims against the pixel cap 
 decoding (PNG: the IHDR chunk; JPEG: the start-of-frame marker; DICOM: Rows x Columns x frames,
 in sgan_tf/data/dicom.py), so a small file claiming a huge image (a decompression bomb) fails
 by name instead of taking the machine's memory; an enhancement checks its zoomed size the same
-way. Binaries set the cap from their --max_pixels flag (sgan_tf/limit_flags.py). Volume files
+way. Binaries set the cap from their --max_pixels flag (sgan_tf/cli/flags.py). Volume files
 (NIfTI, MetaImage) are checked the same way against the voxel cap `MAX_VOXELS`.
 """
 
@@ -18,6 +18,8 @@ from sgan_tf.errors import DataError, UserError
 
 DEFAULT_MAX_PIXELS = 100_000_000
 MAX_VOXELS = 1_000_000_000  # 4 GB as float32 HU; a 512 x 512 x 3800-slice CT
+EXPORT_MAX_SIDE = 1024  # default largest zoomed side an exported enhancer takes (it runs untiled)
+EXPORT_MAX_BATCH_PIXELS = 4 * EXPORT_MAX_SIDE * EXPORT_MAX_SIDE  # default largest batch of an export, in pixels
 _max_pixels = DEFAULT_MAX_PIXELS
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -23,6 +23,7 @@ import math
 import cv2
 import numpy as np
 
+from sgan_tf import scale
 from sgan_tf.data.ct import AIR_HU
 from sgan_tf.errors import DataError
 
@@ -137,7 +138,7 @@ def paste_mask(roi_mask: np.ndarray, box: RoiBox, image_shape: tuple[int, int]) 
     an all-zero uint8 slice mask; the overhanging part is dropped."""
     roi_mask = np.asarray(roi_mask)
     if roi_mask.shape[:2] != (box.side, box.side):
-        roi_mask = cv2.resize(roi_mask.astype(np.uint8), (box.side, box.side), interpolation=cv2.INTER_NEAREST_EXACT)
+        roi_mask = scale.resize_mask(roi_mask, box.side, box.side)
     out = np.zeros(image_shape, np.uint8)
     iy, ix, ry, rx = _overlap(box, image_shape)
     out[iy, ix] = (roi_mask[ry, rx] > 0).astype(np.uint8)

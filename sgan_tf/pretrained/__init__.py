@@ -11,6 +11,9 @@ A `--*_model` flag (or a Python argument) names a model in one of three ways: a 
 `pretrained` (the shipped model, an error if it is not shipped), or nothing (the shipped
 model if there is one; see `resolve`).
 
+The shipped models are looked up in this package's folder, or in `$SGAN_PRETRAINED_DIR` when
+that is set (a folder of <name>/ run folders: a site's own models, or a test's).
+
 Package a trained run with `python -m sgan_tf.pretrained --name=denoise --model_dir=RUN`.
 """
 
@@ -26,14 +29,20 @@ NAMES = ("denoise", "enhance", "single", "dncnn", "hnn")
 PRETRAINED = "pretrained"  # the flag value that names a shipped model
 INFO_FILE = "pretrained.json"
 CARD_FILE = "MODEL_CARD.md"
-ROOT = os.path.dirname(os.path.abspath(__file__))
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+ENV_DIR = "SGAN_PRETRAINED_DIR"  # overrides PACKAGE_DIR as the folder of shipped models
+
+
+def root() -> str:
+    """The folder holding the shipped models: $SGAN_PRETRAINED_DIR, else this package's."""
+    return os.environ.get(ENV_DIR) or PACKAGE_DIR
 
 
 def folder(name: str) -> str:
-    """The package folder of shipped model `name` (it may not be shipped: see `is_shipped`)."""
+    """The folder of shipped model `name` (it may not be shipped: see `is_shipped`)."""
     if name not in NAMES:
         raise UserError(f"no pretrained model is called {name!r}; shipped names: {', '.join(NAMES)}")
-    return os.path.join(ROOT, name)
+    return os.path.join(root(), name)
 
 
 def is_shipped(name: str) -> bool:

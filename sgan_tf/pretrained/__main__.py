@@ -35,35 +35,33 @@ def package(name: str, model_dir: str, checkpoint: str | None = None, version: s
     import tensorflow as tf
 
     from sgan_tf.segment import hnn_train
-    from sgan_tf.training.checkpoints import load_generator
-    from sgan_tf.training.config import CONFIG_FILE
+    from sgan_tf.training import run_folder
 
     target = pretrained.folder(name)
     if pretrained.is_shipped(name) and not overwrite:
         raise UserError(f"{target} already holds a shipped {name} model (pass --overwrite to replace it)")
     if checkpoint and not os.path.isabs(checkpoint):
         checkpoint = os.path.join(model_dir, checkpoint)
+    config = run_folder.read_config(model_dir) or {}
+    if config.get("stage") != name:
+        raise UserError(f"{model_dir} trained stage {config.get('stage')!r}, not {name!r}")
     if name == "hnn":
-        checkpoint = checkpoint or tf.train.latest_checkpoint(model_dir)
-        network = hnn_train.load_hnn(model_dir, checkpoint)
-        step = int(os.path.basename(checkpoint).rsplit("-", 1)[1])
+        network, checkpoint = hnn_train.load_hnn(model_dir, checkpoint)
+        step = run_folder.checkpoint_step(checkpoint)
         parts = {"model": network}
     else:
-        network, step = load_generator(model_dir, checkpoint)
+        network, step, checkpoint = run_folder.load_generator(model_dir, checkpoint)
         parts = {"generator": network}
-    with open(os.path.join(model_dir, CONFIG_FILE), encoding="utf-8") as f:
-        config = json.load(f)
-    if name != "hnn" and config.get("stage") != name:
-        raise UserError(f"{model_dir} trained stage {config.get('stage')!r}, not {name!r}")
-    staging = tempfile.mkdtemp(prefix=f".{name}_", dir=pretrained.ROOT)
+    os.makedirs(pretrained.root(), exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{name}_", dir=pretrained.root())
     manager = tf.train.CheckpointManager(
         tf.train.Checkpoint(**parts, global_step=tf.Variable(step, dtype=tf.int64)), staging, max_to_keep=1,
         checkpoint_name="ckpt")
     saved = manager.save(checkpoint_number=step)
-    shutil.copy(os.path.join(model_dir, CONFIG_FILE), os.path.join(staging, CONFIG_FILE))
+    run_folder.copy_config(model_dir, staging)
     weights = f"{saved}.data-00000-of-00001"
     record = {"name": name, "version": version, "step": step, "packaged": datetime.date.today().isoformat(),
-              "source_checkpoint": os.path.basename(checkpoint or f"ckpt-{step}"),
+              "source_checkpoint": os.path.basename(checkpoint),
               "weights_sha256": pretrained.sha256(weights), "weights_bytes": os.path.getsize(weights)}
     with open(os.path.join(staging, pretrained.INFO_FILE), "w", encoding="utf-8") as f:
         json.dump(record, f, indent=2)

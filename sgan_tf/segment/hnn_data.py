@@ -1,10 +1,10 @@
 """HNN training data: lesion ROIs of one split as composites with GrabCut labels, and tf.data.
 
-Each lesion of a split becomes the composite of a variant (`inputs.roi_inputs`: the paper's ROI
-and per-lesion zoom) labelled by GrabCut from its RECIST marks (`grabcut.grabcut`), the paper's
-weak supervision; ground-truth masks, when the set has masks/, are kept for validation only.
-Composite and masks are resized to the HNN's input size (image: area-averaged when shrinking,
-bilinear when enlarging; masks: nearest neighbour) and held in memory, composites as uint16
+Each lesion item of a split becomes the composite of a variant (`inputs.roi_inputs`: the paper's
+ROI and per-lesion zoom) labelled by GrabCut from its RECIST marks (`grabcut.grabcut`), the
+paper's weak supervision; ground-truth masks, when the source has them, are kept for validation
+only. Composite and masks are resized to the HNN's input size (sgan_tf/scale.py: `resize_image`
+and the one mask rule, `resize_mask`) and held in memory, composites as uint16
 fixed point (`IMAGE_SCALE` steps over the window: 0.006 HU on the 400 HU soft-tissue window;
 22k DeepLesion training ROIs at 128 px take 2.2 GB). A set is cached in the model_dir as an
 .npz keyed by everything it depends on, so a resumed run skips the enhancement and GrabCut.
@@ -21,20 +21,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Iterable
-
-import cv2
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from sgan_tf import outputs
-from sgan_tf.data.deeplesion import DeepLesionSet, LesionRecord
+from sgan_tf import outputs, progress, scale
+from sgan_tf.data.ct import DEFAULT_CHOICE, WindowChoice
+from sgan_tf.data.sources import CTItem
 from sgan_tf.enhance import Enhancer
 from sgan_tf.segment import grabcut, inputs
 
 _MAX_BATCHES = 2**62
 IMAGE_SCALE = 65535.0  # stored composite = round(network scale x IMAGE_SCALE), uint16
+# Bumped whenever a cached RoiSet's content changes for the same inputs (2: masks resized by
+# scale.resize_mask, pixel-centre nearest neighbour, instead of OpenCV's INTER_NEAREST).
+CACHE_VERSION = 2
 
 
 @dataclasses.dataclass
@@ -60,62 +61,28 @@ def quantise(images: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(images, 0.0, 1.0) * IMAGE_SCALE).astype(np.uint16)
 
 
-def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Float image [H, W] or [H, W, C] to height x width: area-averaged when shrinking (no
-    aliasing), bilinear otherwise; a float32 copy when the size is unchanged."""
-    image = np.asarray(image, np.float32)
-    if image.shape[:2] == (height, width):
-        return image.copy()
-    shrink = height < image.shape[0] and width < image.shape[1]
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-
-
-def resize_batch(images: tf.Tensor, height: int | tf.Tensor, width: int | tf.Tensor) -> tf.Tensor:
-    """`resize_image`'s rule in TF ops for a float32 batch [N, H, W, C]: area when shrinking both
-    sides, bilinear otherwise (half-pixel centres, as OpenCV; equal to `resize_image` up to float
-    rounding), unchanged at the same size. `hnn_train.predict` and the exported HNN
-    (sgan_tf/export.py) both resize with it, so they compute the same numbers."""
-    size = tf.shape(images)[1:3]
-    target = tf.stack([height, width])
-
-    def resized() -> tf.Tensor:
-        shrink = tf.reduce_all(target < size)
-        return tf.cond(shrink, lambda: tf.image.resize(images, target, method="area"),
-                       lambda: tf.image.resize(images, target, method="bilinear"))
-
-    return tf.cond(tf.reduce_all(target == size), lambda: images, resized)
-
-
-def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
-    """0/1 mask to size x size by nearest neighbour, uint8."""
-    mask = np.asarray(mask, np.uint8)
-    if mask.shape == (size, size):
-        return mask.copy()
-    return cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST)
-
-
 def build_roi_set(
-    dataset: DeepLesionSet,
-    records: Iterable[LesionRecord],
+    items: list[CTItem],
     enhancer: Enhancer,
     input_size: int,
-    window: str = "soft_tissue",
+    window: WindowChoice = DEFAULT_CHOICE,
     grabcut_iterations: int = grabcut.ITERATIONS,
 ) -> tuple[RoiSet, list[str]]:
-    """The records' ROIs with GrabCut labels, and one message per lesion that failed (left out)."""
+    """The items' ROIs with GrabCut labels, and one message per lesion that failed (left out)."""
     images, labels, truth, has_truth, ids, problems = [], [], [], [], [], []
     empty = np.zeros((input_size, input_size), np.uint8)
-    for item in inputs.roi_inputs(dataset, records, enhancer, window=window):
-        if isinstance(item, tuple):
-            rec, message = item
-            problems.append(f"{rec.describe()}: {message}")
+    s = input_size
+    for roi in progress.track(inputs.roi_inputs(items, enhancer, window), "HNN ROIs", total=len(items), unit="ROI"):
+        if isinstance(roi, tuple):
+            item, message = roi
+            problems.append(f"{item.describe()}: {message}")
             continue
-        label = grabcut.grabcut(item.composite, item.recist, grabcut_iterations)
-        images.append(quantise(resize_image(item.composite, input_size, input_size)))
-        labels.append(resize_mask(label, input_size))
-        truth.append(empty if item.truth is None else resize_mask(item.truth, input_size))
-        has_truth.append(item.truth is not None)
-        ids.append(item.record.item_id)
+        label = grabcut.grabcut(roi.composite, roi.recist, grabcut_iterations)
+        images.append(quantise(scale.resize_image(roi.composite, s, s)))
+        labels.append(scale.resize_mask(label, s, s))
+        truth.append(empty if roi.truth is None else scale.resize_mask(roi.truth, s, s))
+        has_truth.append(roi.truth is not None)
+        ids.append(roi.item.item_id)
     shape = (0, input_size, input_size)
     return RoiSet(
         images=np.stack(images) if images else np.zeros(shape + (3,), np.uint16),
@@ -126,17 +93,18 @@ def build_roi_set(
     ), problems
 
 
-def cache_key(dataset: DeepLesionSet, records: list[LesionRecord], enhancer: Enhancer, input_size: int,
-              window: str, grabcut_iterations: int) -> str:
-    """What a cached RoiSet depends on: the set, its lesions, the variant's models (checkpoints
-    included), input size, window and GrabCut iterations."""
+def cache_key(source_path: str, items: list[CTItem], enhancer: Enhancer, input_size: int,
+              window: WindowChoice, grabcut_iterations: int) -> str:
+    """What a cached RoiSet depends on: the source, its lesions, the variant's models (checkpoints
+    included), input size, window, GrabCut iterations and `CACHE_VERSION`."""
     return json.dumps({
-        "root": os.path.abspath(dataset.root),
-        "items": [r.item_id for r in records],
+        "version": CACHE_VERSION,
+        "root": os.path.abspath(source_path),
+        "items": [i.item_id for i in items],
         "variant": enhancer.variant,
         "models": enhancer.info,
         "input_size": input_size,
-        "window": window,
+        "window": window.spec,
         "grabcut_iterations": grabcut_iterations,
     }, sort_keys=True)
 

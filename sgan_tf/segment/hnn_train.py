@@ -1,8 +1,9 @@
 """Training the HNN on GrabCut labels of a variant's composites; loading it; predicting.
 
 Same machinery as the GANs (sgan_tf/training): a tf.distribute strategy (`make_strategy`),
-checkpoints ckpt-<step> in model_dir (tf.train.CheckpointManager), config.json checked on
-resume, TensorBoard under model_dir/logs, NonFiniteLossError when a loss turns NaN/inf.
+the shared loop (checkpoints ckpt-<step>, TensorBoard under model_dir/logs, NonFiniteLossError
+when a loss turns NaN/inf), config.json checked on resume (training/run_folder.py). The lesions
+come from any source with RECIST marks and splits (sgan_tf/data/sources.py).
 Optimiser: Adam (beta_1 0.9) at 1e-4 by default; HED's SGD at 1e-6 was tuned to its
 unnormalised losses, ours are per-pixel means (sgan_tf/segment/hnn.py).
 
@@ -14,7 +15,6 @@ size; TensorBoard also gets the validation loss and a few composites, outputs an
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 
@@ -23,27 +23,25 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from sgan_tf import outputs
-from sgan_tf.data.ct import parse_window
-from sgan_tf.data.deeplesion import DeepLesionSet
+from sgan_tf import metrics, scale, variants
+from sgan_tf.data import ct
+from sgan_tf.data.ct import WindowChoice
+from sgan_tf.data.sources import CTItem, Source, open_lesion_source
+from sgan_tf.enhance import Enhancer
 from sgan_tf.errors import DataError, UserError
-from sgan_tf.evaluate import scores
 from sgan_tf.models import precision
-from sgan_tf.segment import grabcut, hnn, hnn_data, inputs
-from sgan_tf.training.config import CONFIG_FILE, load_saved
+from sgan_tf.segment import HNN_THRESHOLD, grabcut, hnn, hnn_data
 from sgan_tf.training import run_folder
 from sgan_tf.training.loop import RunSettings, Trainer, raise_failed, start_run
 from sgan_tf.training.strategy import is_chief, make_strategy
 
 STAGE = "hnn"
-THRESHOLD = 0.5
 # A resumed run must agree on these: the architecture, and the variant the HNN is named by.
 FIXED_FIELDS = ("stage", "filters", "input_size", "variant")
 # Changing these on resume is allowed, with a warning: the run then sees other examples.
 DATA_FIELDS = ("data_dir", "denoise_model", "enhance_model", "single_model", "dncnn_model", "window",
                "grabcut_iterations", "seed", "batch_size")
 SPLITS = {"train": 1, "val": 2}  # Train_Val_Test values; RoiSets cached as model_dir/hnn_rois_<name>.npz
-SUM = tf.distribute.ReduceOp.SUM
 
 
 @dataclasses.dataclass
@@ -53,7 +51,7 @@ class HNNConfig(RunSettings):
 
     model_dir: str
     data_dir: str | None
-    variant: str = "og"
+    variant: str = variants.REFERENCE
     denoise_model: str | None = None
     enhance_model: str | None = None
     single_model: str | None = None
@@ -63,7 +61,7 @@ class HNNConfig(RunSettings):
     filters: tuple[int, ...] = hnn.PAPER_FILTERS
     backbone_weights: str = "imagenet"
     # Data.
-    window: str = "soft_tissue"
+    window: str = ct.DEFAULT_WINDOW
     grabcut_iterations: int = grabcut.ITERATIONS
     train_steps: int = dataclasses.field(default=20_000, kw_only=True)
     stage: str = STAGE
@@ -71,33 +69,19 @@ class HNNConfig(RunSettings):
     def validate(self) -> None:
         raise_failed(self.run_checks() + [
             (bool(self.data_dir), "--stage=hnn needs --data_dir: a DeepLesion-layout root (DL_info.csv, Images_png/)"),
-            (self.variant in inputs.VARIANTS, f"--variant={self.variant!r}: use one of {', '.join(inputs.VARIANTS)}"),
+            (self.variant in variants.NAMES, f"--variant={self.variant!r}: use one of {', '.join(variants.NAMES)}"),
             (self.input_size > 0 and self.input_size % 16 == 0,
              f"--hnn_input_size={self.input_size} must be a positive multiple of 16 (4 poolings)"),
             (len(self.filters) == len(hnn.STAGE_CONVS) and min(self.filters) > 0,
              f"--hnn_filters takes {len(hnn.STAGE_CONVS)} positive numbers, got {list(self.filters)}"),
             (self.grabcut_iterations > 0, "--grabcut_iterations must be positive"),
         ])
-        parse_window(self.window)
+        WindowChoice.parse(self.window)
 
-    def model_dirs(self) -> inputs.ModelDirs:
-        return inputs.ModelDirs(self.denoise_model, self.enhance_model, self.single_model, self.dncnn_model)
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
-
-
-def check_compatible(config: HNNConfig, saved: dict) -> list[str]:
-    """UserError unless model_dir's saved run is this HNN; returns the changed data settings."""
-    current = json.loads(config.to_json())
-    diff = lambda keys: [f"{k}={saved.get(k)!r} there, {current[k]!r} now" for k in keys if saved.get(k) != current[k]]
-    if saved.get("stage") != STAGE:
-        raise UserError(f"--model_dir={config.model_dir} holds a {saved.get('stage')!r} run, not an HNN; "
-                        "use a new --model_dir")
-    if fixed := diff(FIXED_FIELDS):
-        raise UserError(f"--model_dir={config.model_dir} holds a different HNN ({'; '.join(fixed)}); "
-                        "use a new --model_dir or the same flags")
-    return diff(DATA_FIELDS)
+    def models(self) -> dict[str, str | None]:
+        """The enhancement models by name (pretrained.NAMES), as `Enhancer.for_variant` takes them."""
+        return {"denoise": self.denoise_model, "enhance": self.enhance_model, "single": self.single_model,
+                "dncnn": self.dncnn_model}
 
 
 def build_model(filters, input_size: int) -> hnn.HNN:
@@ -108,8 +92,8 @@ def build_model(filters, input_size: int) -> hnn.HNN:
 
 
 def dice_scores(prob: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Per-item Dice [N] of probability maps [N, S, S] at THRESHOLD against 0/1 masks."""
-    return np.array([scores(p >= THRESHOLD, t)["dice"] for p, t in zip(prob, labels)], np.float64)
+    """Per-item Dice [N] of probability maps [N, S, S] at HNN_THRESHOLD against 0/1 masks."""
+    return np.array([metrics.overlap(p >= HNN_THRESHOLD, t)["dice"] for p, t in zip(prob, labels)], np.float64)
 
 
 class HNNTrainer(Trainer):
@@ -124,9 +108,7 @@ class HNNTrainer(Trainer):
         self.strategy = strategy
         self.val_rois = val_rois
         self.name = f"the HNN (variant {config.variant})"
-        replicas = strategy.num_replicas_in_sync
-        if config.batch_size % replicas:
-            raise UserError(f"--batch_size={config.batch_size} is not divisible by {replicas} replicas")
+        self._check_batch()
         keras.utils.set_random_seed(config.seed)
         with strategy.scope(), precision.policy(config.precision):
             self.model = build_model(config.filters, config.input_size)
@@ -135,7 +117,7 @@ class HNNTrainer(Trainer):
             self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, global_step=self.global_step)
         self._init_checkpoints(checkpoint, config.model_dir, prefix="hnn")
-        self._step = tf.function(self._distributed_step)
+        self._step = tf.function(lambda iterator: self._distributed_step(self._replica_step, iterator))
         self._outputs = tf.function(lambda x: self.model(x, training=False))
 
     def initialise(self) -> int:
@@ -154,11 +136,6 @@ class HNNTrainer(Trainer):
         variables = self.model.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return {"loss": loss, **{name: average(value) for name, value in terms.items()}}
-
-    def _distributed_step(self, iterator) -> dict[str, tf.Tensor]:
-        x, y = next(iterator)
-        per_replica = self.strategy.run(self._replica_step, args=(x, y))
-        return {k: self.strategy.reduce(SUM, v, axis=None) for k, v in per_replica.items()}
 
     def train_step(self, iterator, step: int) -> tuple[dict[str, float], dict[str, float]]:
         return {k: float(v) for k, v in self._step(iterator).items()}, {}
@@ -204,18 +181,18 @@ class HNNTrainer(Trainer):
         return self.run(start, lambda ctx: hnn_data.training_dataset(train_rois, cfg.seed, cfg.batch_size, start, ctx))
 
 
-def load_rois(config: HNNConfig, dataset: DeepLesionSet, enhancer, name: str, chief: bool) -> hnn_data.RoiSet:
+def load_rois(config: HNNConfig, source: Source, enhancer: Enhancer, name: str, chief: bool) -> hnn_data.RoiSet:
     """The RoiSet of split `name` (SPLITS) from model_dir's cache, else built (and cached by the chief)."""
-    records = dataset.select([SPLITS[name]])
-    key = hnn_data.cache_key(dataset, records, enhancer, config.input_size, config.window, config.grabcut_iterations)
+    items: list[CTItem] = source.lesions([SPLITS[name]])
+    window = WindowChoice.parse(config.window)
+    key = hnn_data.cache_key(source.path, items, enhancer, config.input_size, window, config.grabcut_iterations)
     path = os.path.join(config.model_dir, f"hnn_rois_{name}.npz")
     rois = hnn_data.load_cached(path, key)
     if rois is not None:
         logging.info("Loaded %d %s ROIs from %s", len(rois), name, path)
         return rois
     start = time.perf_counter()
-    rois, problems = hnn_data.build_roi_set(dataset, records, enhancer, config.input_size, config.window,
-                                            config.grabcut_iterations)
+    rois, problems = hnn_data.build_roi_set(items, enhancer, config.input_size, window, config.grabcut_iterations)
     for problem in problems:
         logging.warning("Left out of the %s ROIs: %s", name, problem)
     logging.info("Made %d %s ROIs (variant %s, GrabCut labels) in %.1f s; %d left out", len(rois), name,
@@ -231,28 +208,26 @@ def train(config: HNNConfig, restart: bool = False) -> dict:
     config = dataclasses.replace(config, filters=tuple(int(f) for f in config.filters))
     config.validate()
     strategy = make_strategy(config.strategy, config.num_cpu_devices)
-    with start_run(config.model_dir, is_chief(strategy), restart, CONFIG_FILE):
+    with start_run(config.model_dir, is_chief(strategy), restart):
         return _train(config, strategy)
 
 
 def _train(config: HNNConfig, strategy: tf.distribute.Strategy) -> dict:
     """The run of `train`, model_dir locked."""
-    saved = load_saved(config.model_dir)
+    saved = run_folder.read_config(config.model_dir)
     if saved is not None:
-        for change in check_compatible(config, saved):
+        for change in run_folder.check_compatible(config, saved, FIXED_FIELDS, DATA_FIELDS, "an HNN"):
             logging.warning("Resuming with changed data settings (%s): examples differ from the earlier run", change)
-    if not DeepLesionSet.is_root(config.data_dir):
-        raise DataError(f"--data_dir={config.data_dir}: not a DeepLesion-layout root (no DL_info.csv)")
-    dataset = DeepLesionSet(config.data_dir)
-    enhancer = inputs.variant_enhancer(config.variant, config.model_dirs())
+    source = open_lesion_source(config.data_dir, "--data_dir")
+    enhancer = Enhancer.for_variant(config.variant, config.models())
     trainer = HNNTrainer(config, strategy)
     start = trainer.initialise()
     if trainer.chief:
-        outputs.write_file(os.path.join(config.model_dir, CONFIG_FILE), config.to_json())
-    train_rois = load_rois(config, dataset, enhancer, "train", trainer.chief)
+        run_folder.write_config(config.model_dir, config)
+    train_rois = load_rois(config, source, enhancer, "train", trainer.chief)
     if not len(train_rois):
         raise DataError(f"{config.data_dir}: no usable lesion in the training split (Train_Val_Test = 1)")
-    val_rois = load_rois(config, dataset, enhancer, "val", trainer.chief)
+    val_rois = load_rois(config, source, enhancer, "val", trainer.chief)
     if not len(val_rois):
         logging.warning("%s has no usable lesion in the validation split (2): no validation", config.data_dir)
     return trainer.fit(train_rois, val_rois, start)
@@ -261,16 +236,17 @@ def _train(config: HNNConfig, strategy: tf.distribute.Strategy) -> dict:
 def load_hnn(model_dir: str, checkpoint: str | None = None) -> tuple[hnn.HNN, str]:
     """The HNN of a training run and the checkpoint it came from: `checkpoint`, or else the
     newest one that can be restored (older ones are tried in turn, with a warning)."""
-    saved = load_saved(model_dir) if os.path.isdir(model_dir) else None
+    saved = run_folder.read_config(model_dir) if os.path.isdir(model_dir) else None
     if saved is None or saved.get("stage") != STAGE:
-        raise UserError(f"{model_dir}: not an HNN training model_dir (no {CONFIG_FILE} with stage {STAGE!r})")
+        raise UserError(f"{model_dir}: not an HNN training model_dir (no {run_folder.CONFIG_FILE} with stage "
+                        f"{STAGE!r})")
 
     def restore(path: str) -> hnn.HNN:
         model = build_model(saved["filters"], saved["input_size"])
         try:
             tf.train.Checkpoint(model=model).read(path).assert_existing_objects_matched().expect_partial()
         except (AssertionError, ValueError, IndexError, tf.errors.OpError) as e:
-            raise UserError(f"{path} does not hold the HNN described in {CONFIG_FILE}: {e}") from e
+            raise UserError(f"{path} does not hold the HNN described in {run_folder.CONFIG_FILE}: {e}") from e
         return model
 
     if checkpoint is not None:
@@ -281,7 +257,7 @@ def load_hnn(model_dir: str, checkpoint: str | None = None) -> tuple[hnn.HNN, st
 def predict(model: hnn.HNN, composites: np.ndarray, batch_size: int = 16) -> np.ndarray:
     """Lesion probabilities [N, H, W] of composites [N, H, W, 3] (network scale, any size):
     resized to the HNN's input size, the fused output's sigmoid resized back, both with
-    `hnn_data.resize_batch` (the exported HNN runs the same ops)."""
+    `scale.resize_image_tf` (the exported HNN runs the same ops)."""
     composites = np.asarray(composites, np.float32)
     if composites.ndim != 4 or composites.shape[-1] != 3:
         raise ValueError(f"expected composites [N, H, W, 3], got shape {composites.shape}")
@@ -290,6 +266,6 @@ def predict(model: hnn.HNN, composites: np.ndarray, batch_size: int = 16) -> np.
     s, (h, w) = model.input_size, composites.shape[1:3]
     probs = []
     for i in range(0, len(composites), batch_size):
-        x = hnn_data.resize_batch(tf.constant(composites[i: i + batch_size]), s, s)
-        probs.append(hnn_data.resize_batch(model.probability(x), h, w))
+        x = scale.resize_image_tf(tf.constant(composites[i: i + batch_size]), s, s)
+        probs.append(scale.resize_image_tf(model.probability(x), h, w))
     return tf.concat(probs, axis=0).numpy()[..., 0]

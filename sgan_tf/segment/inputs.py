@@ -1,18 +1,8 @@
-"""The inputs of segmentation: one composite per lesion ROI for each of the paper's variants.
+"""The inputs of segmentation: one composite per lesion ROI, for a variant (sgan_tf/variants.py).
 
-A variant is a way to make the 3-channel image a segmenter sees (paper, Table 1):
-
-| variant | channels (network scale, zoomed ROI) | models needed |
-|---------|--------------------------------------|---------------|
-| `og`    | OG, OG, OG                           | -             |
-| `bm3d`  | OG, BM3D, BM3D                       | - (`bm3d` package, or the NL-means fallback, named `nlm`) |
-| `dncnn` | OG, DnCNN, DnCNN                     | dncnn         |
-| `gan`   | OG, single GAN, single GAN           | single        |
-| `gan1`  | OG, G1, G1                           | denoise       |
-| `sgan`  | OG, G1, G2                           | denoise, enhance |
-
-Denoisers (BM3D, DnCNN, G1) run at the ROI's native resolution, before the per-lesion zoom;
-G2 and the single GAN after it (sgan_tf/enhance.py).
+Each item with RECIST marks (sgan_tf/data/sources.py) becomes its lesion's ROI (twice the long
+diameter, sgan_tf/data/recist.py) enhanced at its per-lesion zoom by the variant's `Enhancer`,
+with the RECIST points and the ground truth (when the source has masks) at the composite's size.
 """
 
 from __future__ import annotations
@@ -23,89 +13,53 @@ from collections.abc import Iterable, Iterator
 import cv2
 import numpy as np
 
+from sgan_tf import scale
 from sgan_tf.data import recist
-from sgan_tf.data.ct import parse_window
-from sgan_tf.data.deeplesion import DeepLesionSet, LesionRecord
-from sgan_tf.enhance import TILE_SIZE, Enhancer, load_stage
-from sgan_tf.errors import DataError, UserError
-
-VARIANTS = ("og", "bm3d", "dncnn", "gan", "gan1", "sgan")
-ROW_NAMES = {"og": "OG", "bm3d": "OG+BM3D", "nlm": "OG+NLM", "dncnn": "OG+DnCNN", "gan": "OG+GAN",
-             "gan1": "OG+GAN1", "sgan": "OG+SGAN"}
-
-
-@dataclasses.dataclass
-class ModelDirs:
-    """Training model directories of the networks the variants use (None: not given)."""
-
-    denoise: str | None = None
-    enhance: str | None = None
-    single: str | None = None
-    dncnn: str | None = None
-
-
-def variant_enhancer(variant: str, model_dirs: ModelDirs, tile_size: int = TILE_SIZE,
-                     allow_fallback: bool = True) -> Enhancer:
-    """The Enhancer that makes `variant`'s composites. For `bm3d` without the bm3d package the
-    NL-means fallback is used and the Enhancer's variant says `nlm`, never `bm3d`."""
-    if variant in ("og", "gan", "gan1", "sgan"):
-        return Enhancer.from_model_dirs(variant, model_dirs.denoise, model_dirs.enhance, model_dirs.single,
-                                        tile_size=tile_size)
-    if variant == "dncnn":
-        if not model_dirs.dncnn:
-            raise UserError("variant dncnn needs --dncnn_model")
-        stage = load_stage(model_dirs.dncnn, tile_size=tile_size)
-        return Enhancer(stage, None, "dncnn", info={"dncnn_model": stage.info})
-    if variant == "bm3d":
-        from sgan_tf import baselines
-
-        name, stage = baselines.bm3d_or_fallback(allow_fallback)
-        return Enhancer(stage, None, name, info={"denoiser": name})
-    raise UserError(f"variant {variant!r}: use one of {', '.join(VARIANTS)}")
+from sgan_tf.data.ct import DEFAULT_CHOICE, WindowChoice
+from sgan_tf.data.sources import CTItem
+from sgan_tf.enhance import Enhancer
+from sgan_tf.errors import DataError
 
 
 @dataclasses.dataclass
 class RoiInput:
     """One lesion ready for a segmenter, everything at the zoomed ROI's size."""
 
-    record: LesionRecord
+    item: CTItem
     composite: np.ndarray  # [H, W, 3] float32, network scale
     box: recist.RoiBox  # the ROI in slice pixels (before the zoom)
     zoom: float
     recist: np.ndarray  # [4, 2] (x, y) in composite pixels
-    truth: np.ndarray | None  # ground truth (0/1) at composite size, when the set has masks/
+    truth: np.ndarray | None  # ground truth (0/1) at composite size, when the source has masks
+    slice_shape: tuple[int, int]
 
     def to_slice_mask(self, mask: np.ndarray) -> np.ndarray:
         """A composite-size 0/1 mask pasted back into its slice (slice size, uint8)."""
-        return recist.paste_mask(_resize_mask(mask, self.box.side), self.box, tuple(self.record.image_size))
-
-
-def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
-    if mask.shape == (size, size):
-        return mask.astype(np.uint8)
-    return cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST_EXACT)
+        return recist.paste_mask(scale.resize_mask(mask, self.box.side, self.box.side), self.box, self.slice_shape)
 
 
 def roi_inputs(
-    dataset: DeepLesionSet,
-    records: Iterable[LesionRecord],
+    items: Iterable[CTItem],
     enhancer: Enhancer,
+    window: WindowChoice = DEFAULT_CHOICE,
     target_px: float = recist.TARGET_LESION_PX,
     max_zoom: float = recist.MAX_ZOOM,
-    window: str = "soft_tissue",
-) -> Iterator[RoiInput | tuple[LesionRecord, str]]:
-    """Composites of the records' ROIs (the paper's ROI and per-lesion zoom, sgan_tf/data/recist.py).
-    An item that cannot be made yields (record, message) instead; the caller reports it."""
-    for rec in records:
+) -> Iterator[RoiInput | tuple[CTItem, str]]:
+    """Composites of the items' lesion ROIs (the paper's ROI and per-lesion zoom). An item that
+    cannot be made yields (item, message) instead; the caller reports it."""
+    for item in items:
         try:
-            image = dataset.load_slice(rec)
-            box = recist.roi_box(rec.recist)
-            zoom = recist.zoom_factor(recist.axis_lengths(rec.recist)[0], target_px, max_zoom)
-            result = enhancer(recist.crop(image.hu, box), zoom, parse_window(window, own=rec.own_window))
-            truth = dataset.load_mask(rec)
+            if item.recist is None:
+                raise DataError(f"{item.describe()}: no RECIST lesion marks to place its ROI")
+            image = item.read()
+            box = recist.roi_box(item.recist)
+            zoom = recist.zoom_factor(recist.axis_lengths(item.recist)[0], target_px, max_zoom)
+            result = enhancer(recist.crop(image.hu, box), zoom, window.resolve(image.window))
+            truth = item.truth()
             if truth is not None:
-                roi_truth = recist.crop(truth, box, pad_value=0)
-                truth = _resize_mask(roi_truth, result.og.shape[0])
-            yield RoiInput(rec, result.composite, box, zoom, recist.to_roi(rec.recist, box, zoom), truth)
+                size = result.og.shape[0]
+                truth = scale.resize_mask(recist.crop(truth, box, pad_value=0), size, size)
+            yield RoiInput(item, result.composite, box, zoom, recist.to_roi(item.recist, box, zoom), truth,
+                           image.hu.shape)
         except (DataError, cv2.error) as e:
-            yield rec, str(e)
+            yield item, str(e)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 from absl import logging
 
-from sgan_tf import outputs
 from sgan_tf.data import ct_pairs, synthesis
 from sgan_tf.data import images as images_lib
-from sgan_tf.training.config import CONFIG_FILE, TrainConfig, check_compatible, load_saved
+from sgan_tf.training import run_folder
+from sgan_tf.training.config import ARCHITECTURE_FIELDS, DATA_FIELDS, TrainConfig
 from sgan_tf.training.strategy import is_chief, make_strategy
 from sgan_tf.training.loop import NonFiniteLossError, start_run
 from sgan_tf.training.trainer import GANTrainer, build_dataset_fn
@@ -58,13 +56,14 @@ def train(config: TrainConfig, restart: bool = False) -> dict:
     (`restart`: from step 0, the earlier run set aside; loop.start_run), with the folder locked."""
     config = config.resolved()
     strategy = make_strategy(config.strategy, config.num_cpu_devices)
-    with start_run(config.model_dir, is_chief(strategy), restart, CONFIG_FILE):
-        saved = load_saved(config.model_dir)
+    with start_run(config.model_dir, is_chief(strategy), restart):
+        saved = run_folder.read_config(config.model_dir)
         if saved is not None:
-            for change in check_compatible(config, saved):
+            for change in run_folder.check_compatible(config, saved, ARCHITECTURE_FIELDS, DATA_FIELDS,
+                                                      f"a {config.stage} run"):
                 logging.warning("Resuming with changed data settings (%s): pairs differ from the earlier run", change)
         train_images, ct, val_sets = load_sources(config)
         trainer = GANTrainer(config, strategy, build_dataset_fn(config, train_images, ct), val_sets)
         if is_chief(strategy):
-            outputs.write_file(os.path.join(config.model_dir, CONFIG_FILE), config.to_json())
+            run_folder.write_config(config.model_dir, config)
         return trainer.fit()

@@ -8,9 +8,7 @@ depth in conv layers, `global_residual` its residual learning, and every step is
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
 
 from sgan_tf import models
 from sgan_tf.data.ct_pairs import CTPairConfig
@@ -169,9 +167,6 @@ class TrainConfig(RunSettings):
             ct_residual_noise=self.ct_residual_noise,
         )
 
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
-
 
 def build_generator(config: TrainConfig) -> models.Generator | models.DnCNN:
     """The (unbuilt) generator a resolved config describes; training and loading share it."""
@@ -182,26 +177,6 @@ def build_generator(config: TrainConfig) -> models.Generator | models.DnCNN:
     )
 
 
-CONFIG_FILE = "config.json"
-
-
-def load_saved(model_dir: str) -> dict | None:
-    """model_dir's config.json, or None without one; UserError if it cannot be read."""
-    path = os.path.join(model_dir, CONFIG_FILE)
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            saved = json.load(f)
-    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
-        raise UserError(f"{path} is not valid JSON (truncated?): {e}") from e
-    except OSError as e:
-        raise UserError(f"{path}: cannot read: {e.strerror or e}") from e
-    if not isinstance(saved, dict):
-        raise UserError(f"{path} is not a training configuration (a JSON object)")
-    return saved
-
-
 # Fields that change which pairs a step sees; changing them on resume is allowed (e.g. a new
 # data folder) but the run is then no longer the continuation of the earlier one.
 DATA_FIELDS = (
@@ -209,14 +184,3 @@ DATA_FIELDS = (
     "ct_fraction", "ct_dose_range", "ct_photons", "ct_source_photons", "ct_electronic_noise", "ct_kernel_range",
     "ct_copies", "ct_residual_noise",
 )
-
-
-def check_compatible(config: TrainConfig, saved: dict) -> list[str]:
-    """Refuses to resume a model_dir whose checkpoints hold a different architecture; returns
-    the data settings that differ from the saved run (the caller warns about them)."""
-    current = json.loads(config.to_json())
-    diff = lambda keys: [f"{k}={saved.get(k)!r} there, {current[k]!r} now" for k in keys if saved.get(k) != current[k]]
-    if arch := diff(ARCHITECTURE_FIELDS):
-        raise UserError(f"--model_dir={config.model_dir} holds a different model ({'; '.join(arch)}); "
-                        "use a new --model_dir or the same model flags")
-    return diff(DATA_FIELDS)

@@ -3,9 +3,9 @@
 `GANTrainer` (every GAN stage and DnCNN) and the HNN trainer subclass `Trainer`; they supply
 the model-specific step and validation, and the loop does the rest the same way for both:
 resume from the newest ckpt-<step> that can be restored (older ones are tried in turn, with a
-warning; training/run_folder.py), TensorBoard scalars under model_dir/logs, a progress line
-with steps/s, validation and checkpoints on a schedule, and a stop without saving when a loss
-turns NaN/inf. A run keeps its own last `keep_checkpoints` checkpoints and never deletes one
+warning; training/run_folder.py), TensorBoard scalars under model_dir/logs, a progress bar
+(sgan_tf/progress.py) and a line with the losses and steps/s every log_every steps, validation
+and checkpoints on a schedule, and a stop without saving when a loss turns NaN/inf. A run keeps its own last `keep_checkpoints` checkpoints and never deletes one
 it did not write; a folder holding checkpoint files of which none can be restored is refused
 (the train functions' `restart` sets them aside first, `start_run`). A checkpoint or
 TensorBoard log that cannot be written stops the run with a UserError.
@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 import tensorflow as tf
 from absl import logging
 
+from sgan_tf import progress
 from sgan_tf.errors import NonFiniteLossError, UserError
 from sgan_tf.models.precision import PRECISIONS
 from sgan_tf.training import run_folder
@@ -66,13 +67,13 @@ class RunSettings:
 
 
 @contextlib.contextmanager
-def start_run(model_dir: str, chief: bool, restart: bool, config_file: str) -> Iterator[None]:
+def start_run(model_dir: str, chief: bool, restart: bool) -> Iterator[None]:
     """The block of a training run: model_dir locked (run_folder.locked); with `restart` the
-    earlier run's checkpoints, logs and `config_file` set aside first, so it starts from step 0."""
+    earlier run's checkpoints, logs and config.json set aside first, so it starts from step 0."""
     with run_folder.locked(model_dir, chief):
-        if restart and chief and (aside := run_folder.set_aside(model_dir, also=(config_file,))):
+        if restart and chief and (aside := run_folder.set_aside(model_dir, also=(run_folder.CONFIG_FILE,))):
             logging.warning("--restart: training from step 0; the earlier run's checkpoints, logs and %s are in %s",
-                            config_file, aside)
+                            run_folder.CONFIG_FILE, aside)
         yield
 
 
@@ -94,6 +95,19 @@ class Trainer(abc.ABC):
     strategy: tf.distribute.Strategy
     global_step: tf.Variable
     name: str  # for log lines: "stage denoise", "the HNN (variant og)"
+
+    def _check_batch(self) -> None:
+        """UserError unless the global batch splits evenly over the strategy's replicas."""
+        replicas = self.strategy.num_replicas_in_sync
+        if self.config.batch_size % replicas:
+            raise UserError(f"--batch_size={self.config.batch_size} is not divisible by {replicas} replicas")
+
+    def _distributed_step(self, replica_step: Callable, iterator, *args) -> dict[str, tf.Tensor]:
+        """`replica_step(x, y, *args)` on each replica's part of the next global batch, its
+        metrics summed over replicas (each replica averages over the global batch)."""
+        x, y = next(iterator)
+        per_replica = self.strategy.run(replica_step, args=(x, y, *args))
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
 
     def _init_checkpoints(self, checkpoint: tf.train.Checkpoint, model_dir: str, prefix: str) -> None:
         self.model_dir = model_dir
@@ -187,6 +201,7 @@ class Trainer(abc.ABC):
         iterator = iter(self.strategy.distribute_datasets_from_function(dataset_fn))
         metrics, val, last_saved = {}, {}, start
         tick, tick_step = time.perf_counter(), start
+        bar = progress.Progress(cfg.train_steps, self.name, unit="step", initial=start) if self.chief else None
         for step in range(start, cfg.train_steps):
             metrics, extras = self.train_step(iterator, step)
             if bad := [k for k, v in metrics.items() if not math.isfinite(v)]:
@@ -211,6 +226,10 @@ class Trainer(abc.ABC):
             if done % cfg.checkpoint_every == 0:
                 logging.info("Saved %s", self.save())
                 last_saved = done
+            if bar is not None:
+                bar.update()
+        if bar is not None:
+            bar.close()
         if last_saved != cfg.train_steps:
             logging.info("Saved %s", self.save())
         if writer is not None:

@@ -1,4 +1,12 @@
-"""A training run folder (--model_dir): its lock, and its checkpoints ckpt-<step>.
+"""A training run folder (--model_dir): its config.json, its lock, and its checkpoints ckpt-<step>.
+
+This module is the only code that reads or writes a run's config.json, checks a resumed run
+against it, and finds and loads its checkpoints. A shipped model (sgan_tf/pretrained) is a
+slim run folder, so everything here serves it unchanged.
+
+**config.json** is the run's configuration dataclass as JSON (`write_config`, `read_config`).
+A resumed run must agree with it on the fields that fix the model (`check_compatible`: a
+UserError naming them); the data fields may change, with a warning each.
 
 **Lock.** The chief holds an exclusive `flock` on model_dir/.lock (the file names its pid and
 host) from before it reads the folder until its run ends; the kernel drops it when the process
@@ -14,22 +22,27 @@ run's checkpoints and logs into a folder of their own (--restart): nothing is de
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import glob
+import json
 import os
 import re
+import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
+import keras
 import tensorflow as tf
 from absl import logging
 
-from sgan_tf import outputs
+from sgan_tf import outputs, pretrained
 from sgan_tf.errors import DataError, UserError
 
+CONFIG_FILE = "config.json"
 LOCK_FILE = ".lock"
 STATE_FILE = "checkpoint"
 PREFIX = "ckpt"
@@ -38,6 +51,56 @@ _STEP = re.compile(rf"{PREFIX}-(\d+)$")
 _FILES = re.compile(rf"{PREFIX}-\d+\.(index|data-\d+-of-\d+)$")
 
 T = TypeVar("T")
+
+
+def config_dict(config: Any) -> dict:
+    """A configuration dataclass as config.json holds it (tuples as lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config), sort_keys=True))
+
+
+def write_config(model_dir: str, config: Any) -> None:
+    """model_dir/config.json from a configuration dataclass (outputs.write_file)."""
+    outputs.write_json(os.path.join(model_dir, CONFIG_FILE), config_dict(config))
+
+
+def read_config(model_dir: str) -> dict | None:
+    """model_dir's config.json, or None without one; UserError if it cannot be read."""
+    path = os.path.join(model_dir, CONFIG_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise UserError(f"{path} is not valid JSON (truncated?): {e}") from e
+    except OSError as e:
+        raise UserError(f"{path}: cannot read: {e.strerror or e}") from e
+    if not isinstance(saved, dict):
+        raise UserError(f"{path} is not a training configuration (a JSON object)")
+    return saved
+
+
+def check_compatible(config: Any, saved: dict, fixed: Sequence[str], data: Sequence[str], what: str) -> list[str]:
+    """UserError when `saved` (config.json) differs from `config` on a `fixed` field (the
+    model; `what` names it, e.g. "an HNN"); the `data` fields that differ, for the caller to
+    warn about."""
+    current = config_dict(config)
+    diff = lambda keys: [f"{k}={saved.get(k)!r} there, {current[k]!r} now" for k in keys if saved.get(k) != current[k]]
+    if (stage := saved.get("stage")) != current["stage"] and "stage" in fixed:
+        raise UserError(f"--model_dir={config.model_dir} holds a {stage!r} run, not {what}; use a new --model_dir")
+    if changed := diff(fixed):
+        raise UserError(f"--model_dir={config.model_dir} holds {what} of other settings ({'; '.join(changed)}); "
+                        "use a new --model_dir or the same flags")
+    return diff(data)
+
+
+def model_info(model_dir: str, checkpoint: str, **extra) -> dict:
+    """What sidecars record of a loaded model: its folder, checkpoint and, for a shipped model,
+    its name and version (`pretrained.describe`)."""
+    info = {"model_dir": os.path.abspath(model_dir), "checkpoint": os.path.basename(checkpoint), **extra}
+    if shipped := pretrained.describe(model_dir):
+        info["pretrained"] = shipped
+    return info
 
 
 @contextlib.contextmanager
@@ -132,6 +195,32 @@ def load_newest(model_dir: str, load: Callable[[str], T], advice: str) -> tuple[
     return found
 
 
+def load_generator(model_dir: str, checkpoint: str | None = None) -> tuple[keras.Model, int, str]:
+    """(generator, global step, checkpoint path) of a GAN or DnCNN run: from `checkpoint`, or else
+    from the newest checkpoint that can be restored (older ones are tried in turn, with a warning)."""
+    from sgan_tf.training.config import TrainConfig, build_generator
+
+    saved = read_config(model_dir)
+    if saved is None:
+        raise UserError(f"{model_dir} is not a training model_dir (no {CONFIG_FILE})")
+
+    def restore(path: str) -> tuple[keras.Model, int]:
+        generator = build_generator(TrainConfig(**saved))
+        generator(tf.zeros([1, 16, 16, 1]))
+        step = tf.Variable(0, dtype=tf.int64)
+        try:
+            status = tf.train.Checkpoint(generator=generator, global_step=step).read(path)
+            status.assert_existing_objects_matched().expect_partial()
+        except (AssertionError, ValueError, IndexError, tf.errors.OpError) as e:
+            raise UserError(f"{path} does not hold the generator described in {CONFIG_FILE}: {e}") from e
+        return generator, int(step.numpy())
+
+    if checkpoint is not None:
+        return (*restore(checkpoint), checkpoint)
+    (generator, step), path = load_newest(model_dir, restore, "retrain it")
+    return generator, step, path
+
+
 def write_state(model_dir: str, latest: str) -> None:
     """model_dir's `checkpoint` state file: `latest` and every checkpoint in the folder."""
     names = [os.path.basename(p) for p in reversed(checkpoints(model_dir))]
@@ -141,6 +230,19 @@ def write_state(model_dir: str, latest: str) -> None:
         outputs.write_file(os.path.join(model_dir, STATE_FILE), "\n".join(lines) + "\n")
     except DataError as e:
         raise UserError(f"{e}; training stopped") from e
+
+
+def copy_config(source: str, dest: str) -> None:
+    """Copies run `source`'s config.json into folder `dest` (a copy of the run)."""
+    shutil.copy2(os.path.join(source, CONFIG_FILE), os.path.join(dest, CONFIG_FILE))
+
+
+def copy_checkpoint(path: str, dest: str) -> None:
+    """Copies checkpoint `path` (its .index and .data-* files) into folder `dest` and makes it
+    dest's latest."""
+    for name in glob.glob(glob.escape(path) + ".*"):
+        shutil.copy2(name, dest)
+    write_state(dest, path)
 
 
 def delete_checkpoint(path: str) -> None:

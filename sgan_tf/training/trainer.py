@@ -11,16 +11,12 @@ import tensorflow as tf
 from sgan_tf import losses, models
 from sgan_tf.data import synthesis
 from sgan_tf.data.ct_pairs import CTPairs
-from sgan_tf.errors import UserError
 from sgan_tf.training import config as config_lib
 from sgan_tf.models import precision
 from sgan_tf.training import loop
 
 DatasetFn = Callable[[int, tf.distribute.InputContext], tf.data.Dataset]
 """(start_step, input_context) -> per-replica batches of (degraded, clean) pairs."""
-
-SUM = tf.distribute.ReduceOp.SUM
-
 
 ValidationSets = dict[str, tuple[np.ndarray, np.ndarray]]
 """Fixed (input, target) pairs by metric prefix: "" natural images, "ct_" CT slices."""
@@ -63,9 +59,7 @@ class GANTrainer(loop.Trainer):
         self.dataset_fn = dataset_fn
         self.val_sets = val_sets if isinstance(val_sets, dict) else {"": val_sets}
         self.name = f"stage {config.stage}"
-        replicas = strategy.num_replicas_in_sync
-        if config.batch_size % replicas:
-            raise UserError(f"--batch_size={config.batch_size} is not divisible by {replicas} replicas")
+        self._check_batch()
         c = config.crop_size
         keras.utils.set_random_seed(config.seed)  # same seed, same initial weights
         adversarial = config_lib.has_discriminator(config.stage)
@@ -88,7 +82,8 @@ class GANTrainer(loop.Trainer):
             parts.update(discriminator=self.discriminator, d_optimizer=self.d_optimizer)
         self._init_checkpoints(tf.train.Checkpoint(**parts), config.model_dir, prefix="sgan")
         self._current_lr = None  # host copy; reading a mirrored Keras variable as float fails
-        self._steps = {adv: tf.function(lambda it, adv=adv: self._distributed_step(it, adv)) for adv in (False, True)}
+        self._steps = {adv: tf.function(lambda it, adv=adv: self._distributed_step(self._replica_step, it, adv))
+                       for adv in (False, True)}
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -150,11 +145,6 @@ class GANTrainer(loop.Trainer):
     def step(self, iterator, adversarial: bool) -> dict[str, tf.Tensor]:
         """One global step on the next batch of a distributed iterator."""
         return self.step_function(adversarial)(iterator)
-
-    def _distributed_step(self, iterator, adversarial: bool) -> dict[str, tf.Tensor]:
-        x, y = next(iterator)
-        per_replica = self.strategy.run(self._replica_step, args=(x, y, adversarial))
-        return {k: self.strategy.reduce(SUM, v, axis=None) for k, v in per_replica.items()}
 
     # -- the loop's hooks --------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 A method is a stage ([H, W] float32 on [0, 1] -> [H, W] on [0, 1]): `enhance.load_stage` for
 G1 or DnCNN, `baselines.denoiser_stage` for BM3D / NL-means. Rows are dicts with (mean, std)
-tuples for averaged metrics, the convention of `sgan_tf.evaluate.to_markdown`/`write_table`.
+tuples for averaged metrics, the convention of `sgan_tf.evaluation.tables.to_markdown`/`write_table`.
 
 **Natural images** (`natural_table`): each 8-bit image of a folder (e.g. BSD68) on [0, 1],
 white Gaussian noise of std sigma/255 from `np.random.default_rng(seed)` (one draw per image,
@@ -37,8 +37,8 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from absl import logging
 from scipy import ndimage as ndi
-from skimage.metrics import structural_similarity
 
+from sgan_tf import metrics
 from sgan_tf.data import images as images_lib
 from sgan_tf.data import metaimage
 from sgan_tf.data.ct import NETWORK_WINDOW, WINDOWS, Window
@@ -52,20 +52,6 @@ LCD_HU_OFFSET = 1000.0  # LCD-CT files store HU + 1000
 LCD_DOSES = ("dose_010", "dose_055", "dose_100")
 PHANTOM_MIN_HU = -500.0
 REGION_SIZE = 7
-
-
-def psnr(out: np.ndarray, clean: np.ndarray) -> float:
-    """PSNR in dB for peak 1."""
-    mse = np.mean((np.asarray(out, np.float64) - clean) ** 2)
-    return float(10.0 * np.log10(1.0 / mse))
-
-
-def ssim(out: np.ndarray, clean: np.ndarray) -> float:
-    return float(structural_similarity(np.asarray(out, np.float64), np.asarray(clean, np.float64), data_range=1.0))
-
-
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    return float(np.mean(values)), float(np.std(values))
 
 
 def _apply(stage: Stage, x: np.ndarray) -> np.ndarray:
@@ -109,8 +95,8 @@ def natural_table(
                 "dataset": os.path.basename(os.path.normpath(folder)),
                 "sigma": sigma,
                 "method": name,
-                "PSNR": _mean_std([psnr(o, c) for o, c in zip(clipped, clean)]),
-                "SSIM": _mean_std([ssim(o, c) for o, c in zip(clipped, clean)]),
+                "PSNR": metrics.mean_std([metrics.psnr(o, c) for o, c in zip(clipped, clean)]),
+                "SSIM": metrics.mean_std([metrics.ssim(o, c) for o, c in zip(clipped, clean)]),
                 "images": len(clean),
                 "seconds/image": round(seconds, 3),
             })
@@ -178,13 +164,13 @@ def ct_table(
             rows.append({
                 "dose": dose_label(dose),
                 "method": name,
-                "RMSE -160..240 (HU)": _mean_std([float(np.sqrt(np.mean(e ** 2))) for e in lit_errors]),
-                "PSNR -160..240 (dB)": _mean_std([float(20 * np.log10(lit.width / np.sqrt(np.mean(e ** 2))))
+                "RMSE -160..240 (HU)": metrics.mean_std([float(np.sqrt(np.mean(e ** 2))) for e in lit_errors]),
+                "PSNR -160..240 (dB)": metrics.mean_std([float(20 * np.log10(lit.width / np.sqrt(np.mean(e ** 2))))
                                                   for e in lit_errors]),
-                "RMSE interior (HU)": _mean_std([float(np.sqrt(np.mean(e[interior] ** 2))) for e in errors_hu]),
-                "noise std (HU)": _mean_std([float(np.std(e[flat])) for e in errors_hu]),
-                "PSNR": _mean_std([psnr(np.clip(o, 0.0, 1.0), gt_unit) for o in outputs]),
-                "SSIM": _mean_std([ssim(np.clip(o, 0.0, 1.0), gt_unit) for o in outputs]),
+                "RMSE interior (HU)": metrics.mean_std([float(np.sqrt(np.mean(e[interior] ** 2))) for e in errors_hu]),
+                "noise std (HU)": metrics.mean_std([float(np.std(e[flat])) for e in errors_hu]),
+                "PSNR": metrics.mean_std([metrics.psnr(np.clip(o, 0.0, 1.0), gt_unit) for o in outputs]),
+                "SSIM": metrics.mean_std([metrics.ssim(np.clip(o, 0.0, 1.0), gt_unit) for o in outputs]),
                 "realisations": len(outputs),
                 "seconds/image": round(seconds, 3),
             })

@@ -3,9 +3,9 @@
 `train_main --stage=finetune` starts from trained G1/G2 runs (copied into model_dir/denoise and
 model_dir/enhance, so the sources stay untouched) and repeats:
 
-1. Enhance the training-split lesion ROIs (Train_Val_Test = 1) of a DeepLesion-layout set with
+1. Enhance the training-split lesion ROIs (Train_Val_Test = 1) of a lesion source with
    the current SGAN (ROI = 2x the long diameter, per-lesion zoom, as everywhere).
-2. Score each ROI's enhancement against its input (sgan_tf/finetune_score.py: CNR, edge
+2. Score each ROI's enhancement against its input (sgan_tf/finetune/score.py: CNR, edge
    sharpness along the RECIST axes, background noise, and an SSIM guard against artifacts).
    This is the automatic stand-in for the paper's visual check.
 3. Select up to `max_selected` improved ROIs, largest gain first.
@@ -28,25 +28,23 @@ each stage checkpoints as it trains, so a stopped run resumes in the round it st
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import os
-import shutil
 import time
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from sgan_tf import finetune_score, outputs
-from sgan_tf.data import synthesis
-from sgan_tf.data.ct import parse_window
-from sgan_tf.data.deeplesion import DeepLesionSet
+from sgan_tf import outputs, progress
+from sgan_tf.data import ct, synthesis
+from sgan_tf.data.ct import WindowChoice
+from sgan_tf.data.sources import CTItem, open_lesion_source
 from sgan_tf.enhance import Enhancer
 from sgan_tf.errors import DataError, UserError
+from sgan_tf.finetune import score as finetune_score
 from sgan_tf.segment import inputs
 from sgan_tf.training import GANTrainer, TrainConfig, load_sources, run_folder
-from sgan_tf.training.config import CONFIG_FILE, load_saved
 from sgan_tf.training.strategy import is_chief, make_strategy
 
 STAGE = "finetune"
@@ -72,7 +70,7 @@ class FinetuneConfig:
     ct_fraction: float = 0.5
     max_scored: int = 0  # training ROIs scored per round; 0 = all
     ssim_min: float = finetune_score.SSIM_MIN
-    window: str = "soft_tissue"
+    window: str = ct.DEFAULT_WINDOW
     seed: int = 0
     # RunSettings fields (batch_size, learning_rate, checkpoint_every, strategy, ...) given on the
     # command line; they replace the source runs' values in both stages.
@@ -93,10 +91,7 @@ class FinetuneConfig:
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
-        parse_window(self.window)
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+        WindowChoice.parse(self.window)
 
 
 @dataclasses.dataclass
@@ -131,62 +126,60 @@ def _quantise(image: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(image, 0.0, 1.0) * POOL_SCALE).astype(np.uint16)
 
 
-def _checkpoint_step(path: str) -> int:
-    return int(os.path.basename(path).rsplit("-", 1)[1])
-
-
 def init_stage_dir(stage: str, source: str, dest: str) -> int:
     """Copies the source `stage` run's latest checkpoint into `dest` unless it has a checkpoint
     already; returns the source checkpoint's step."""
-    saved = load_saved(source) if os.path.isdir(source) else None
+    saved = run_folder.read_config(source) if os.path.isdir(source) else None
     found = run_folder.checkpoints(source) if saved else []
     if not found:
-        raise UserError(f"--{stage}_model={source}: not a trained run (needs {CONFIG_FILE} and a checkpoint)")
+        raise UserError(f"--{stage}_model={source}: not a trained run (needs {run_folder.CONFIG_FILE} and a "
+                        "checkpoint)")
     if saved.get("stage") != stage:
         raise UserError(f"--{stage}_model={source} holds a {saved.get('stage')!r} run, not a {stage!r} run")
     latest = found[0]
     if not run_folder.checkpoints(dest):
         os.makedirs(dest, exist_ok=True)
-        for path in [*glob.glob(glob.escape(latest) + ".*"), os.path.join(source, CONFIG_FILE)]:
-            shutil.copy2(path, dest)
-        run_folder.write_state(dest, latest)
+        run_folder.copy_checkpoint(latest, dest)
+        run_folder.copy_config(source, dest)
         logging.info("Fine-tuning starts from %s (copied to %s)", latest, dest)
-    return _checkpoint_step(latest)
+    return run_folder.checkpoint_step(latest)
 
 
 def stage_config(config: FinetuneConfig, stage: str, source: str, train_steps: int) -> TrainConfig:
     """The TrainConfig of a stage's fine-tuning: the source run's, in model_dir/<stage>."""
-    saved = load_saved(source)
+    saved = run_folder.read_config(source)
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in saved.items() if k in fields})
     return dataclasses.replace(cfg, model_dir=os.path.join(config.model_dir, stage), train_steps=train_steps,
                                data_dir=config.natural_dir or cfg.data_dir, **config.stage_overrides).resolved()
 
 
-def _records(config: FinetuneConfig, dataset: DeepLesionSet):
-    records = dataset.select([TRAIN_SPLIT])
-    if config.max_scored and len(records) > config.max_scored:
-        keep = np.sort(np.random.default_rng(config.seed).choice(len(records), config.max_scored, replace=False))
-        records = [records[i] for i in keep]
-    if not records:
+def _items(config: FinetuneConfig) -> list[CTItem]:
+    """The training-split lesions scored each round (at most max_scored, drawn with the seed)."""
+    items = open_lesion_source(config.data_dir, "--data_dir").lesions([TRAIN_SPLIT])
+    if config.max_scored and len(items) > config.max_scored:
+        keep = np.sort(np.random.default_rng(config.seed).choice(len(items), config.max_scored, replace=False))
+        items = [items[i] for i in keep]
+    if not items:
         raise DataError(f"{config.data_dir}: no lesion in the training split (Train_Val_Test = {TRAIN_SPLIT})")
-    return records
+    return items
 
 
-def score_round(config: FinetuneConfig, dataset: DeepLesionSet, records, enhancer: Enhancer) -> Pool:
-    """Enhances and scores the records' ROIs; selects the improved ones, best first."""
+def score_round(config: FinetuneConfig, items: list[CTItem], enhancer: Enhancer) -> Pool:
+    """Enhances and scores the items' ROIs; selects the improved ones, best first."""
     ids, gains, after, before, ssim, kept = [], [], [], [], [], []
-    for item in inputs.roi_inputs(dataset, records, enhancer, window=config.window):
-        if isinstance(item, tuple):
-            logging.warning("Not scored: %s: %s", item[0].item_id, item[1])
+    rois = inputs.roi_inputs(items, enhancer, WindowChoice.parse(config.window))
+    for roi in progress.track(rois, "score ROIs", total=len(items), unit="ROI"):
+        if isinstance(roi, tuple):
+            logging.warning("Not scored: %s: %s", roi[0].item_id, roi[1])
             continue
-        og, enhanced = item.composite[..., 0], item.composite[..., 2]
+        og, enhanced = roi.composite[..., 0], roi.composite[..., 2]
         try:
-            result = finetune_score.improvement(og, enhanced, item.recist, config.ssim_min)
+            result = finetune_score.improvement(og, enhanced, roi.recist, config.ssim_min)
         except ValueError as e:
-            logging.warning("Not scored: %s: %s", item.record.item_id, e)
+            logging.warning("Not scored: %s: %s", roi.item.item_id, e)
             continue
-        ids.append(item.record.item_id)
+        ids.append(roi.item.item_id)
         gains.append(result.gain)
         after.append(result.after.score)
         before.append(result.before.score)
@@ -263,7 +256,7 @@ class RoundState:
     def __init__(self, config: FinetuneConfig, chief: bool = True):
         self.chief = chief
         self.path = os.path.join(config.model_dir, STATE_FILE)
-        self.data = {"config": json.loads(config.to_json()), "start_steps": {}, "evaluations": [], "rounds": [],
+        self.data = {"config": run_folder.config_dict(config), "start_steps": {}, "evaluations": [], "rounds": [],
                      "stopped": None}
         if os.path.exists(self.path):
             with open(self.path) as f:
@@ -284,8 +277,7 @@ class RoundState:
 def finetune(config: FinetuneConfig) -> dict:
     """Runs (or resumes) the fine-tuning rounds; returns rounds.json's content."""
     config.validate()
-    if not DeepLesionSet.is_root(config.data_dir):
-        raise DataError(f"--data_dir={config.data_dir}: not a DeepLesion-layout root (no DL_info.csv)")
+    open_lesion_source(config.data_dir, "--data_dir")
     strategy = make_strategy(config.stage_overrides.get("strategy", "default"),
                              config.stage_overrides.get("num_cpu_devices", 0))
     chief = is_chief(strategy)
@@ -297,15 +289,14 @@ def _finetune(config: FinetuneConfig, strategy: tf.distribute.Strategy, chief: b
     """The rounds of `finetune`, model_dir locked."""
     os.makedirs(os.path.join(config.model_dir, "rounds"), exist_ok=True)
     if chief:
-        outputs.write_file(os.path.join(config.model_dir, CONFIG_FILE), config.to_json())
+        run_folder.write_config(config.model_dir, config)
     state = RoundState(config, chief)
     sources = {"denoise": config.denoise_model, "enhance": config.enhance_model}
     for stage in STAGES:
         step = init_stage_dir(stage, sources[stage], os.path.join(config.model_dir, stage))
         state.data["start_steps"].setdefault(stage, step)
     state.data["stopped"] = None
-    dataset = DeepLesionSet(config.data_dir)
-    records = _records(config, dataset)
+    items = _items(config)
     writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "logs")) if chief else None
     natural_sources = {}  # natural training images and validation pairs: the same every round
     evaluations, rounds = state.data["evaluations"], state.data["rounds"]
@@ -314,10 +305,8 @@ def _finetune(config: FinetuneConfig, strategy: tf.distribute.Strategy, chief: b
         pool_path = os.path.join(config.model_dir, "rounds", f"pool_{r}.npz")
         if len(evaluations) <= r or not os.path.exists(pool_path):
             start = time.perf_counter()
-            enhancer = Enhancer.from_model_dirs("sgan", os.path.join(config.model_dir, "denoise"),
-                                                os.path.join(config.model_dir, "enhance"),
-                                                window=parse_window(config.window))
-            pool = score_round(config, dataset, records, enhancer)
+            enhancer = Enhancer.for_variant("sgan", {stage: os.path.join(config.model_dir, stage) for stage in STAGES})
+            pool = score_round(config, items, enhancer)
             if chief:
                 pool.save(pool_path)
             del evaluations[r:]
@@ -358,7 +347,7 @@ def _finetune(config: FinetuneConfig, strategy: tf.distribute.Strategy, chief: b
             logging.info("Round %d, %s: %d CT ROIs (%.0f%% of crops) + %d natural images, to step %d", r + 1, stage,
                          len(ct_images), 100 * config.ct_fraction, len(natural), target)
             if chief:
-                outputs.write_file(os.path.join(cfg.model_dir, CONFIG_FILE), cfg.to_json())
+                run_folder.write_config(cfg.model_dir, cfg)
             trainer = GANTrainer(cfg, strategy, mixed_dataset_fn(cfg, natural, ct_images, config.ct_fraction),
                                  val_pairs)
             result = trainer.fit()

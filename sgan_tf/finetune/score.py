@@ -1,5 +1,5 @@
 """An automatic quality score of an enhanced lesion ROI: the stand-in for the paper's visual
-check of which CT enhancements improved (sgan_tf/finetune.py selects training pairs by it).
+check of which CT enhancements improved (sgan_tf/finetune/rounds.py selects training pairs by it).
 
 All measures are taken on the network scale, in the regions of the lesion's RECIST trimap
 (sgan_tf/segment/trimap.py): the lesion is the axes plus the quadrilateral they span, the

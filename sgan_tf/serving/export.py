@@ -7,7 +7,8 @@ Layout (TF Serving's: one folder per model, numbered versions; export_main write
     DIR/models.config         TF Serving's --model_config_file (`write_models_config`)
 
 assets.extra/export.json records the source model_dirs and checkpoints, the window, the
-threshold and the signatures; TF Serving ignores the files there.
+threshold and the signatures (and, for shipped models, their name and version); TF Serving
+ignores the files there.
 
 **Enhancer**, signature `serving_default`: the in-process `Enhancer` (sgan_tf/enhance.py) of
 one variant on a batch, in TF ops.
@@ -25,7 +26,8 @@ h = max(round(H * zoom), 1), computed in float64 from the float32 zoom and round
 even as Python's round does (w likewise). The zoom is one scalar because the outputs of a
 batch are one tensor, so they share one size; send ROIs of different zooms in separate requests.
 The window (HU -> network scale, sgan_tf/data/ct.py) is fixed at export, default
-`NETWORK_WINDOW`. The zoom is `cubic_resize`, OpenCV's INTER_CUBIC in TF ops. The export runs
+`NETWORK_WINDOW`. The zoom and the network scale are the TF twins of the in-process rules
+(sgan_tf/scale.py: `zoom_cubic_tf`, `zoomed_size_tf`, `to_unit_tf`, `output_hu_tf`). The export runs
 untiled: memory grows with the zoomed size (G2 on a 1024 x 1024 image needs about 1.4 GB,
 benchmarks/enhance_rate.py), so it is meant for lesion ROIs, and a request whose zoomed side
 would exceed `max_side` (fixed at export, default 1024), or whose zoomed batch would hold more
@@ -48,6 +50,7 @@ process inside the oneDNN convolution.)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -56,56 +59,22 @@ import time
 
 import keras
 import tensorflow as tf
+from absl import logging
 
-from sgan_tf import outputs
-from sgan_tf.data.ct import EDGE_BAND, NETWORK_WINDOW, Window
+from sgan_tf import outputs, pretrained, scale, variants
+from sgan_tf.data import ct, limits
+from sgan_tf.data.ct import NETWORK_WINDOW, Window
 from sgan_tf.enhance import Enhancer, GeneratorStage
 from sgan_tf.errors import UserError
-from sgan_tf.segment import hnn, hnn_data, hnn_train
-from sgan_tf.training.config import load_saved
+from sgan_tf.segment import HNN_THRESHOLD, hnn, hnn_train, segmenters
+from sgan_tf.training import run_folder
 
 ENHANCER = "enhancer"
 HNN = "hnn"
 MODELS_CONFIG = "models.config"
 SIDECAR = os.path.join("assets.extra", "export.json")
-MAX_SIDE = 1024
-MAX_BATCH_PIXELS = 4 * MAX_SIDE * MAX_SIDE
-CUBIC_A = -0.75  # OpenCV's INTER_CUBIC coefficient (Keys' kernel)
-
-
-def _keys_kernel(t: tf.Tensor) -> tf.Tensor:
-    """Keys' cubic convolution kernel with a = CUBIC_A at distances t (zero from |t| = 2)."""
-    a, t = CUBIC_A, tf.abs(t)
-    near = ((a + 2) * t - (a + 3)) * t * t + 1
-    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
-    return tf.where(t <= 1, near, tf.where(t < 2, far, tf.zeros_like(t)))
-
-
-def _cubic_axis(images: tf.Tensor, size: tf.Tensor, axis: int) -> tf.Tensor:
-    """Axis 1 or 2 of [N, H, W, C] resized to `size`: output i reads the 4 pixels around source
-    position (i + 0.5) * in / out - 0.5, indices clamped to the edge."""
-    length = tf.shape(images)[axis]
-    scale = tf.cast(length, tf.float64) / tf.cast(size, tf.float64)
-    source = (tf.range(size, dtype=tf.float64) + 0.5) * scale - 0.5
-    base = tf.floor(source)
-    shape = [1, 1, 1, 1]
-    shape[axis] = -1
-    out = None
-    for k in (-1, 0, 1, 2):
-        weight = tf.reshape(tf.cast(_keys_kernel(source - (base + k)), images.dtype), shape)
-        index = tf.clip_by_value(tf.cast(base, tf.int32) + k, 0, length - 1)
-        term = weight * tf.gather(images, index, axis=axis)
-        out = term if out is None else out + term
-    return out
-
-
-def cubic_resize(images: tf.Tensor, height: int | tf.Tensor, width: int | tf.Tensor) -> tf.Tensor:
-    """Bicubic resize of a float batch [N, H, W, C]: OpenCV's INTER_CUBIC (Keys, a = -0.75,
-    half-pixel centres, edge-clamped taps, separable, width first) in TF ops, so the exported
-    enhancer zooms as the in-process one. Positions and weights are computed in float64 and
-    rounded once, as OpenCV's IPP path does (the two agree to ~1e-7 of the value range); its own
-    float path (images under 4 rows) differs by up to ~3e-6. The same size is an exact copy."""
-    return _cubic_axis(_cubic_axis(images, width, 2), height, 1)
+MAX_SIDE = limits.EXPORT_MAX_SIDE
+MAX_BATCH_PIXELS = limits.EXPORT_MAX_BATCH_PIXELS
 
 
 def _checked(x: tf.Tensor, name: str, channels: int) -> tf.Tensor:
@@ -117,19 +86,6 @@ def _checked(x: tf.Tensor, name: str, channels: int) -> tf.Tensor:
         return tf.identity(x)
 
 
-def _to_unit(hu: tf.Tensor, window: Window) -> tf.Tensor:
-    """Window.to_unit in TF ops (the same float32 operations)."""
-    return tf.clip_by_value((hu - window.lo) / window.width, 0.0, 1.0)
-
-
-def _output_hu(unit: tf.Tensor, hu_in: tf.Tensor, window: Window) -> tf.Tensor:
-    """Window.output_hu in TF ops: network HU inside the window, the input's outside it."""
-    unit = tf.clip_by_value(unit, 0.0, 1.0)
-    t = tf.clip_by_value(tf.minimum(unit, 1.0 - unit) / EDGE_BAND, 0.0, 1.0)
-    w = t * t * (3.0 - 2.0 * t)
-    return w * (window.lo + unit * window.width) + (1.0 - w) * hu_in
-
-
 def _apply(stage: GeneratorStage, x: tf.Tensor) -> tf.Tensor:
     """A generator stage on a batch, clipped as GeneratorStage.__call__ clips."""
     return tf.clip_by_value(stage.module(x), 0.0, 1.0)
@@ -137,7 +93,7 @@ def _apply(stage: GeneratorStage, x: tf.Tensor) -> tf.Tensor:
 
 def zoomed_size(hw: tf.Tensor, zoom: tf.Tensor, max_side: int) -> tf.Tensor:
     """[h, w] = max(round([H, W] * zoom), 1) (float64, halves to even), after checking the zoom."""
-    target = tf.maximum(tf.round(tf.cast(hw, tf.float64) * tf.cast(zoom, tf.float64)), 1.0)
+    target = scale.zoomed_size_tf(hw, zoom)
     checks = [
         tf.debugging.assert_greater_equal(zoom, 1.0, message="zoom: must be >= 1 (the zoom only enlarges)"),
         tf.debugging.assert_less_equal(
@@ -173,15 +129,15 @@ def enhance_graph(enhancer: Enhancer, hu: tf.Tensor, zoom: tf.Tensor, window: Wi
     zoom = tf.ensure_shape(zoom, [], name="check_zoom")
     size = zoomed_size(tf.shape(hu)[1:3], zoom, max_side)
     hu = _after([size, check_batch(hu, size, max_batch_pixels, "hu")], hu)
-    og = _to_unit(hu, window)
+    og = scale.to_unit_tf(hu, window)
     first = _apply(enhancer.before_zoom, og) if enhancer.before_zoom else og
-    zoomed = cubic_resize(tf.concat([hu, og, first], axis=-1), size[0], size[1])
+    zoomed = scale.zoom_cubic_tf(tf.concat([hu, og, first], axis=-1), size[0], size[1])
     og_hu = zoomed[..., 0:1]
     og, first = tf.clip_by_value(zoomed[..., 1:2], 0.0, 1.0), tf.clip_by_value(zoomed[..., 2:3], 0.0, 1.0)
     second = _apply(enhancer.after_zoom, first) if enhancer.after_zoom else first
     if enhancer.before_zoom is None and enhancer.after_zoom is not None:
         first = second  # single GAN: one output fills both channels, as in Enhancer
-    denoised_hu, enhanced_hu = _output_hu(first, og_hu, window), _output_hu(second, og_hu, window)
+    denoised_hu, enhanced_hu = scale.output_hu_tf(first, og_hu, window), scale.output_hu_tf(second, og_hu, window)
     return {
         "denoised": first, "enhanced": second, "composite": tf.concat([og, first, second], axis=-1),
         "denoised_hu": denoised_hu, "enhanced_hu": enhanced_hu,
@@ -189,7 +145,7 @@ def enhance_graph(enhancer: Enhancer, hu: tf.Tensor, zoom: tf.Tensor, window: Wi
     }
 
 
-def hnn_graph(model: hnn.HNN, composite: tf.Tensor, threshold: float = hnn_train.THRESHOLD,
+def hnn_graph(model: hnn.HNN, composite: tf.Tensor, threshold: float = HNN_THRESHOLD,
               max_batch_pixels: int = MAX_BATCH_PIXELS) -> dict[str, tf.Tensor]:
     """The HNN signatures' outputs for composites [N, H, W, 3]: hnn_train.predict's ops, and the
     mask, after every check of the request."""
@@ -197,15 +153,15 @@ def hnn_graph(model: hnn.HNN, composite: tf.Tensor, threshold: float = hnn_train
     size = tf.shape(composite)[1:3]
     composite = _after([check_batch(composite, size, max_batch_pixels, "composite"),
                         check_batch(composite, [model.input_size] * 2, max_batch_pixels, "composite")], composite)
-    x = hnn_data.resize_batch(composite, model.input_size, model.input_size)
-    probability = hnn_data.resize_batch(model.probability(x), size[0], size[1])
+    x = scale.resize_image_tf(composite, model.input_size, model.input_size)
+    probability = scale.resize_image_tf(model.probability(x), size[0], size[1])
     return {"probability": probability, "mask": tf.cast(probability >= threshold, tf.uint8)}
 
 
 def og_composite(hu: tf.Tensor, window: Window) -> tf.Tensor:
     """The `og` variant's composite of HU images [N, H, W, 1]: the windowed image in 3 channels."""
     hu = tf.debugging.assert_all_finite(_checked(hu, "hu", 1), "hu: NaN/inf pixels")
-    return tf.tile(_to_unit(hu, window), [1, 1, 1, 3])
+    return tf.tile(scale.to_unit_tf(hu, window), [1, 1, 1, 3])
 
 
 def _spec_json(dtype: tf.DType, shape: tf.TensorShape) -> dict:
@@ -257,21 +213,20 @@ def _write(archive: keras.export.ExportArchive, path: str, sidecar: dict, overwr
 
 
 def _provenance() -> dict:
-    return {"exported_by": "sgan_tf.export", "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    return {"exported_by": "sgan_tf.serving.export", "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "tensorflow": tf.__version__, "keras": keras.__version__}
 
 
-def export_enhancer(enhancer: Enhancer, path: str, window: Window | None = None, max_side: int = MAX_SIDE,
+def export_enhancer(enhancer: Enhancer, path: str, window: Window = NETWORK_WINDOW, max_side: int = MAX_SIDE,
                     overwrite: bool = False, max_batch_pixels: int = MAX_BATCH_PIXELS) -> dict:
     """Writes the enhancer SavedModel to the version folder `path` (module docstring) through
-    `window` (default: the Enhancer's); returns the sidecar written with it."""
+    `window`; returns the sidecar written with it."""
     stages = [s for s in (enhancer.before_zoom, enhancer.after_zoom) if s is not None]
     if not all(isinstance(s, GeneratorStage) for s in stages):
         raise UserError(f"variant {enhancer.variant}: only TF models export (BM3D and NL-means do not)")
     if max_side < 1 or max_batch_pixels < 1:
         raise UserError(f"--max_side={max_side} and --max_batch_pixels={max_batch_pixels} must be positive")
     check_target(path, overwrite)
-    window = window or enhancer.window
     specs = [tf.TensorSpec([None, None, None, 1], tf.float32, name="hu"), tf.TensorSpec([], tf.float32, name="zoom")]
     archive = keras.export.ExportArchive()
     for stage in stages:
@@ -290,14 +245,14 @@ def load_hnn_run(model_dir: str) -> tuple[hnn.HNN, dict]:
     """An HNN training run's model (newest checkpoint that can be restored) and what the sidecar
     records of it."""
     model, checkpoint = hnn_train.load_hnn(model_dir)
-    saved = load_saved(model_dir)
-    info = {"model_dir": os.path.abspath(model_dir), "checkpoint": os.path.basename(checkpoint),
-            **{k: saved.get(k) for k in ("variant", "window", "input_size", "filters")}}
+    saved = run_folder.read_config(model_dir)
+    info = run_folder.model_info(model_dir, checkpoint,
+                                 **{k: saved.get(k) for k in ("variant", "window", "input_size", "filters")})
     return model, info
 
 
 def export_hnn(model: hnn.HNN, path: str, info: dict | None = None, window: Window = NETWORK_WINDOW,
-               threshold: float = hnn_train.THRESHOLD, overwrite: bool = False,
+               threshold: float = HNN_THRESHOLD, overwrite: bool = False,
                max_batch_pixels: int = MAX_BATCH_PIXELS) -> dict:
     """Writes the HNN SavedModel to the version folder `path`: signatures `serving_default`
     (composites) and `og_hu` (HU through `window`), the mask at `threshold`; returns the sidecar."""
@@ -323,12 +278,6 @@ def export_hnn(model: hnn.HNN, path: str, info: dict | None = None, window: Wind
                               "og_hu": _signature_json(og, hu_spec)}, **_provenance()}
     _write(archive, path, sidecar, overwrite)
     return sidecar
-
-
-def read_sidecar(path: str) -> dict:
-    """The export.json of a version folder."""
-    with open(os.path.join(path, SIDECAR), encoding="utf-8") as f:
-        return json.load(f)
 
 
 def _versions(folder: str) -> list[int]:
@@ -371,3 +320,77 @@ def docker_command(export_dir: str, base_path: str | None = None) -> str:
     root = container_root(export_dir, base_path)
     return (f'docker run -p 8501:8501 -p 8500:8500 -v "{os.path.abspath(export_dir)}:{root}" tensorflow/serving '
             f"--model_config_file={os.path.join(root, MODELS_CONFIG)}")
+
+
+@dataclasses.dataclass
+class ExportConfig:
+    """What export_main's flags say."""
+
+    export_dir: str
+    version: int
+    variant: str = variants.DEFAULT
+    models: dict[str, str | None] = dataclasses.field(default_factory=dict)  # name -> --<name>_model, hnn too
+    hnn_variant: str | None = None  # with a folder of HNN runs: the one to export
+    window: Window = NETWORK_WINDOW
+    threshold: float = HNN_THRESHOLD
+    max_side: int = MAX_SIDE
+    max_batch_pixels: int = MAX_BATCH_PIXELS
+    base_path: str | None = None
+    overwrite: bool = False
+
+
+def hnn_run(value: str | None, variant: str | None) -> str:
+    """The HNN model_dir a --hnn_model value names (or the shipped HNN) for `variant` (None: its
+    only one)."""
+    runs = segmenters.hnn_models(value)
+    if variant is None and len(runs) == 1:
+        return next(iter(runs.values()))
+    if variant is None:
+        raise UserError(f"--hnn_model {value} holds HNNs for {', '.join(sorted(runs))}: choose one with --hnn_variant")
+    if variant not in runs:
+        raise UserError(f"--hnn_model {value} has no HNN for variant {variant} (it has {', '.join(sorted(runs))})")
+    return runs[variant]
+
+
+def export_models(config: ExportConfig) -> list[str]:
+    """Exports the enhancer of `config.variant` and/or an HNN as the model flags name them (none
+    named: the shipped ones), then models.config; returns a line per file written. Every model
+    loads before anything is written, so a bad model folder leaves the export untouched."""
+    models = dict(config.models)
+    hnn_model = models.pop("hnn", None)
+    given = any(models.values()) or hnn_model
+    want_enhancer = any(models.values()) or (
+        not given and all(pretrained.is_shipped(n) for n in variants.get(config.variant).needs))
+    want_hnn = bool(hnn_model) or (not given and pretrained.is_shipped("hnn"))
+    if not want_enhancer and not want_hnn:
+        raise UserError("nothing to export: give the enhancer's --denoise_model/--enhance_model "
+                        "(or --single_model, --dncnn_model with --variant) and/or --hnn_model (no model ships)")
+    container_root(config.export_dir, config.base_path)
+    targets = {name: version_path(config.export_dir, name, config.version)
+               for name, wanted in ((ENHANCER, want_enhancer), (HNN, want_hnn)) if wanted}
+    for path in targets.values():
+        check_target(path, config.overwrite)
+    outputs.check_writable(config.export_dir)
+    if ENHANCER in targets:
+        enhancer = Enhancer.for_variant(config.variant, models)
+    if HNN in targets:
+        run = hnn_run(hnn_model, config.hnn_variant)
+        model, info = load_hnn_run(run)
+        if info.get("window") and ct.WindowChoice.parse(info["window"]).fixed != config.window:
+            logging.warning("%s was trained with --window=%s; the export's og_hu signature uses %s",
+                            run, info["window"], config.window.as_list())
+    written = []
+    if ENHANCER in targets:
+        export_enhancer(enhancer, targets[ENHANCER], config.window, config.max_side, config.overwrite,
+                        config.max_batch_pixels)
+        written.append(f"wrote {targets[ENHANCER]} (enhancer, variant {config.variant}, "
+                       f"window {config.window.as_list()} HU)")
+    if HNN in targets:
+        export_hnn(model, targets[HNN], info, config.window, config.threshold, config.overwrite,
+                   config.max_batch_pixels)
+        written.append(f"wrote {targets[HNN]} (HNN of {run}, variant {info.get('variant')}, "
+                       f"threshold {config.threshold})")
+    written.append(f"wrote {write_models_config(config.export_dir, config.base_path)} "
+                   f"(model base paths under {container_root(config.export_dir, config.base_path)})")
+    written += [f"inspect: saved_model_cli show --dir {path} --all" for path in targets.values()]
+    return written

@@ -1,6 +1,6 @@
 r"""Trains one GAN stage of sgan-tf (denoise G1/D1, enhance G2/D2, or the single-GAN baseline),
 the HNN lesion segmenter (--stage=hnn, sgan_tf/segment/hnn_train.py), or fine-tunes trained G1
-and G2 on CT in rounds (--stage=finetune, sgan_tf/finetune.py).
+and G2 on CT in rounds (--stage=finetune, sgan_tf/finetune/rounds.py).
 
 Examples:
 
@@ -30,13 +30,12 @@ Examples:
 
 from __future__ import annotations
 
-import os
+from absl import flags, logging
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-
-from absl import app, flags, logging
-
-from sgan_tf import finetune, limit_flags, train_flags, training
+from sgan_tf import training
+from sgan_tf.finetune import rounds as finetune
+from sgan_tf.cli import flags as common
+from sgan_tf.cli import train_flags
 from sgan_tf.errors import UserError, reported
 from sgan_tf.segment import hnn_train
 
@@ -47,9 +46,6 @@ FLAGS = flags.FLAGS
 
 @reported("train_main")
 def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    limit_flags.apply()
     if FLAGS.stage == hnn_train.STAGE:
         result = hnn_train.train(train_flags.hnn_config_from_flags(), restart=FLAGS.restart)
         val = result["validation"]
@@ -76,9 +72,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def run() -> None:
-    """Console-script entry point."""
-    app.run(main)
+run = common.entry_point(main, __doc__)
 
 
 if __name__ == "__main__":

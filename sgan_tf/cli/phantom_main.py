@@ -21,8 +21,9 @@ Examples:
 from __future__ import annotations
 
 
-from absl import app, flags, logging
+from absl import flags, logging
 
+from sgan_tf.cli import flags as common
 from sgan_tf.data import phantom
 from sgan_tf.errors import reported
 
@@ -34,7 +35,7 @@ flags.DEFINE_string("photons", ",".join(f"{v:g}" for v in phantom.DEFAULT_PHOTON
 flags.DEFINE_integer("workers", None, "Worker processes (default: all CPUs).")
 flags.DEFINE_integer("image_size", phantom.DEFAULT_SIZE, "Slice size in pixels, >= 128 (the field of view in mm stays).")
 flags.DEFINE_integer("views", None, "Projection views over 180 degrees, even (default: 1.5 per pixel, 768 at 512).")
-flags.DEFINE_boolean("overwrite", False, "Replace a set in a non-empty --output_dir.")
+common.define_overwrite("a set in a non-empty --output_dir", "refuse a non-empty --output_dir")
 flags.mark_flags_as_required(["output_dir", "num_slices"])
 
 FLAGS = flags.FLAGS
@@ -42,8 +43,6 @@ FLAGS = flags.FLAGS
 
 @reported("phantom_main")
 def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     records = phantom.write_set(FLAGS.output_dir, FLAGS.num_slices, FLAGS.seed,
                                 photons=phantom.parse_photons(FLAGS.photons), workers=FLAGS.workers,
                                 size=FLAGS.image_size, views=FLAGS.views, overwrite=FLAGS.overwrite)
@@ -51,9 +50,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def run() -> None:
-    """Console-script entry point."""
-    app.run(main)
+run = common.entry_point(main, __doc__)
 
 
 if __name__ == "__main__":

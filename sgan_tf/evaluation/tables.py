@@ -1,16 +1,12 @@
-"""Segmentation scores and the paper's tables (Tang, Cai et al. 2018, Tables 1 and 2).
+"""The paper's tables (Tang, Cai et al. 2018, Tables 1 and 2) and the table writers.
 
-Per lesion, a predicted mask is scored against the ground truth (both in slice pixels):
+Per lesion, a predicted mask is scored against the ground truth (both in slice pixels) by
+`metrics.overlap` (Dice, precision, recall; sgan_tf/metrics.py).
 
-    Dice = 2|P ∩ T| / (|P| + |T|)     precision = |P ∩ T| / |P|     recall = |P ∩ T| / |T|
+Table 1: one row per input variant (sgan_tf/variants.py); for each segmentation method
+(sgan_tf/segment: GrabCut, HNN) the recall, precision and Dice as mean ± std over lesions.
 
-with the empty cases fixed as: both masks empty -> 1 for all three; otherwise a zero
-denominator gives 0 (an empty prediction of a real lesion has precision 0, recall 0).
-
-Table 1: rows OG, OG+BM3D, OG+DnCNN, OG+GAN, OG+GAN1, OG+SGAN; for each of GrabCut and HNN
-the recall, precision and Dice as mean ± std over lesions.
-
-Significance (both tables, every row against OG with the same method, on the lesions both
+Significance (both tables, every row against OG (`variants.REFERENCE`) with the same method, on the lesions both
 scored): the mean per-lesion Dice difference with a 95 % bootstrap CI (percentile, 10,000
 resamples of lesions, fixed seed), a two-sided paired Wilcoxon signed-rank p-value (zero
 differences dropped; all zero gives p = 1), and a verdict: "better" or "worse" when p < 0.05
@@ -31,48 +27,25 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy import stats
 
-from sgan_tf import outputs
+from sgan_tf import metrics, outputs, variants
 from sgan_tf.data.deeplesion import LESION_TYPES
+from sgan_tf.segment import METHODS
 
 METRICS = ("recall", "precision", "dice")
-METHODS = ("grabcut", "hnn")
-METHOD_NAMES = {"grabcut": "GrabCut", "hnn": "HNN"}
 TYPE_ORDER = (1, 2, 3, 4, 5, 6, 7, 8, -1)
-REFERENCE_ROW = "og"
 ALPHA = 0.05
 BOOTSTRAP_RESAMPLES = 10_000
-
-
-def scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Dice, precision and recall of a binary prediction against a binary truth."""
-    p, t = np.asarray(pred) > 0, np.asarray(truth) > 0
-    if p.shape != t.shape:
-        raise ValueError(f"prediction {p.shape} and truth {t.shape} differ in shape")
-    inter, n_p, n_t = float(np.sum(p & t)), float(p.sum()), float(t.sum())
-    if n_p == 0 and n_t == 0:
-        return {"dice": 1.0, "precision": 1.0, "recall": 1.0}
-    return {
-        "dice": 2 * inter / (n_p + n_t),
-        "precision": inter / n_p if n_p else 0.0,
-        "recall": inter / n_t if n_t else 0.0,
-    }
 
 
 @dataclasses.dataclass(frozen=True)
 class LesionScore:
     item_id: str
     lesion_type: int
-    method: str  # grabcut | hnn
-    row: str  # the table row: og, bm3d (or nlm), dncnn, gan, gan1, sgan
+    method: str  # a segmentation method (sgan_tf/segment METHODS)
+    row: str  # the table row: a variant (sgan_tf/variants.py), or the fallback that ran (nlm)
     dice: float
     precision: float
     recall: float
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    if not len(values):
-        return float("nan"), float("nan")
-    return float(np.mean(values)), float(np.std(values))
 
 
 def _fmt(mean: float, std: float) -> str:
@@ -120,8 +93,8 @@ def _dice_by_item(results: list[LesionScore], row: str, method: str) -> dict[str
 
 def _significance(entry: dict, results: list[LesionScore], row: str, method: str, prefix: str = "") -> None:
     """Adds '<prefix>ΔDice vs OG' (mean [95 % CI] p) and '<prefix>vs OG' (the verdict)."""
-    diff = Difference() if row == REFERENCE_ROW else paired_difference(
-        _dice_by_item(results, row, method), _dice_by_item(results, REFERENCE_ROW, method))
+    diff = Difference() if row == variants.REFERENCE else paired_difference(
+        _dice_by_item(results, row, method), _dice_by_item(results, variants.REFERENCE, method))
     entry[f"{prefix}ΔDice vs OG"] = diff
     entry[f"{prefix}vs OG"] = diff.verdict
 
@@ -132,12 +105,12 @@ def table1(results: Iterable[LesionScore], rows: Sequence[str], row_names: dict[
     out = []
     for row in rows:
         entry: dict = {"Input": row_names.get(row, row)}
-        for method in METHODS:
+        for method, label in METHODS.items():
             picked = [r for r in results if r.row == row and r.method == method]
             for metric in METRICS:
-                entry[f"{METHOD_NAMES[method]} {metric}"] = mean_std([getattr(r, metric) for r in picked])
-            entry[f"{METHOD_NAMES[method]} n"] = len(picked)
-            _significance(entry, results, row, method, prefix=f"{METHOD_NAMES[method]} ")
+                entry[f"{label} {metric}"] = metrics.mean_std([getattr(r, metric) for r in picked])
+            entry[f"{label} n"] = len(picked)
+            _significance(entry, results, row, method, prefix=f"{label} ")
         out.append(entry)
     return out
 
@@ -146,16 +119,16 @@ def table2(results: Iterable[LesionScore], rows: Sequence[str], row_names: dict[
     """Dice per lesion type (and unlabelled), mDice over the labelled types, per method x row."""
     results = list(results)
     out = []
-    for method in METHODS:
+    for method, label in METHODS.items():
         for row in rows:
             picked = [r for r in results if r.row == row and r.method == method]
             if not picked:
                 continue
-            entry: dict = {"Method": METHOD_NAMES[method], "Input": row_names.get(row, row)}
+            entry: dict = {"Method": label, "Input": row_names.get(row, row)}
             type_means = []
             for kind in TYPE_ORDER:
                 values = [r.dice for r in picked if r.lesion_type == kind]
-                entry[LESION_TYPES[kind]] = mean_std(values)
+                entry[LESION_TYPES[kind]] = metrics.mean_std(values)
                 if kind != -1 and values:
                     type_means.append(entry[LESION_TYPES[kind]][0])
             entry["mDice"] = (float(np.mean(type_means)), float(np.std(type_means))) if type_means else (np.nan, np.nan)

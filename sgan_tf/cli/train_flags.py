@@ -1,5 +1,7 @@
 """train_main's flags and the configurations built from them, shared with pipeline_main so
-the same flag files drive both (binaries that import this module accept every flag here)."""
+the same flag files drive both (binaries that import this module accept every flag here).
+Each configuration is its dataclass filled from the flags of the same names (`flags.from_flags`),
+so flag defaults come from the dataclasses and the library and the flags agree."""
 
 from __future__ import annotations
 
@@ -7,10 +9,11 @@ import dataclasses
 
 from absl import flags
 
-from sgan_tf import finetune, limit_flags, model_flags, training  # noqa: F401 (limit_flags: --max_pixels)
-from sgan_tf.errors import UserError
+from sgan_tf import pretrained, training, variants
+from sgan_tf.cli import flags as common
+from sgan_tf.finetune import rounds as finetune
 from sgan_tf.models.precision import PRECISIONS
-from sgan_tf.segment import hnn_train, inputs
+from sgan_tf.segment import hnn_train
 from sgan_tf.training.config import GAN_STAGES
 from sgan_tf.training.loop import RunSettings
 
@@ -76,18 +79,20 @@ flags.DEFINE_integer("checkpoint_every", _D.checkpoint_every, "Save a checkpoint
 flags.DEFINE_integer("keep_checkpoints", _D.keep_checkpoints, "Checkpoints kept.")
 flags.DEFINE_integer("val_every", _D.val_every, "Validation PSNR/SSIM and images every N steps.")
 flags.DEFINE_integer("log_every", _D.log_every, "Progress line every N steps.")
-flags.DEFINE_enum("strategy", _D.strategy, ["default", "mirrored", "multi_worker"], "tf.distribute strategy.")
+flags.DEFINE_enum("strategy", _D.strategy, list(training.loop.STRATEGIES), "tf.distribute strategy.")
 flags.DEFINE_integer("num_cpu_devices", _D.num_cpu_devices, "With --strategy=mirrored: N logical CPU devices.")
 flags.DEFINE_enum("precision", _D.precision, list(PRECISIONS),
                   "Compute precision: float32, or mixed_bfloat16 (bf16 compute, float32 weights; CPUs with "
                   "AVX512_BF16/AMX, GPUs).")
 _H = hnn_train.HNNConfig  # --stage=hnn; shared flags: data_dir (a DeepLesion root) and RunSettings' fields.
-flags.DEFINE_enum("variant", _H.variant, list(inputs.VARIANTS), "--stage=hnn: the composites it learns from.")
+flags.DEFINE_enum("variant", _H.variant, list(variants.NAMES), "--stage=hnn: the composites it learns from.")
 flags.DEFINE_integer("hnn_input_size", _H.input_size, "--stage=hnn: ROI side the HNN sees (multiple of 16).")
 flags.DEFINE_list("hnn_filters", list(map(str, _H.filters)), "--stage=hnn: filters of the 5 VGG16 stages.")
 flags.DEFINE_string("hnn_backbone_weights", _H.backbone_weights,
                     "--stage=hnn: 'imagenet' (Keras VGG16 download, cached), an .h5 path, or 'none'.")
-flags.DEFINE_string("window", _H.window, "--stage=hnn: HU window of the network scale (see enhance_main --helpfull).")
+common.define_window()
+common.define_models("denoise", "enhance", "single", "dncnn")
+common.define_max_pixels()
 flags.DEFINE_integer("grabcut_iterations", _H.grabcut_iterations, "--stage=hnn: GrabCut iterations of the labels.")
 _F = finetune.FinetuneConfig  # --stage=finetune; also --data_dir (a DeepLesion root), --denoise_model, --enhance_model
 flags.DEFINE_string("natural_dir", None, "--stage=finetune: natural images mixed in (default: each stage's own).")
@@ -100,111 +105,30 @@ flags.DEFINE_float("ct_fraction", _F.ct_fraction, "Share of training crops taken
 flags.DEFINE_integer("max_scored", _F.max_scored, "--stage=finetune: training ROIs scored per round (0: all).")
 flags.DEFINE_float("ssim_min", _F.ssim_min, "--stage=finetune: an enhancement with lower SSIM to its input is "
                    "rejected as an artifact.")
+flags.DEFINE_enum("models", pretrained.PRETRAINED if all(map(pretrained.is_shipped, pretrained.NAMES)) else "train",
+                  [pretrained.PRETRAINED, "train"], "pipeline_main: train every model, or evaluate the shipped "
+                  "ones (the default when they all ship); train_main ignores it.")
 FLAGS = flags.FLAGS
-
-
-def _floats(name: str, values: list[str], length: int | None = None) -> tuple[float, ...]:
-    try:
-        out = tuple(float(v) for v in values)
-    except ValueError as e:
-        raise UserError(f"--{name}: {e}") from e
-    if length is not None and len(out) != length:
-        raise UserError(f"--{name} takes {length} comma-separated numbers, got {len(out)}")
-    return out
-
-
-def _run_settings() -> dict:
-    """The flags of RunSettings' fields (same names), shared by every stage."""
-    return {f.name: getattr(FLAGS, f.name) for f in dataclasses.fields(RunSettings)}
+TRAIN_LISTS = {"disc_filters": 8, "scale_range": 2, "contrast_range": 2, "ct_dose_range": 2, "ct_kernel_range": 2}
+HNN_FLAGS = {"input_size": "hnn_input_size", "filters": "hnn_filters", "backbone_weights": "hnn_backbone_weights"}
 
 
 def config_from_flags(**overrides) -> training.TrainConfig:
     """The GAN/DnCNN TrainConfig the flags describe; keyword arguments replace fields."""
-    config = training.TrainConfig(
-        stage=FLAGS.stage,
-        model_dir=FLAGS.model_dir,
-        data_dir=FLAGS.data_dir,
-        val_dir=FLAGS.val_dir,
-        num_blocks=FLAGS.num_blocks,
-        filters=FLAGS.filters,
-        global_residual=FLAGS.global_residual,
-        disc_filters=tuple(int(v) for v in _floats("disc_filters", FLAGS.disc_filters, 8)),
-        disc_dense_units=FLAGS.disc_dense_units,
-        crop_size=FLAGS.crop_size,
-        sigma_max=FLAGS.sigma_max,
-        scale_range=_floats("scale_range", FLAGS.scale_range, 2),
-        blur_max=FLAGS.blur_max,
-        contrast_range=_floats("contrast_range", FLAGS.contrast_range, 2),
-        num_val_pairs=FLAGS.num_val_pairs,
-        ct_dirs=tuple(FLAGS.ct_dir),
-        ct_fraction=FLAGS.ct_fraction,
-        ct_dose_range=_floats("ct_dose_range", FLAGS.ct_dose_range, 2),
-        ct_photons=FLAGS.ct_photons,
-        ct_source_photons=FLAGS.ct_source_photons,
-        ct_electronic_noise=FLAGS.ct_electronic_noise,
-        ct_kernel_range=_floats("ct_kernel_range", FLAGS.ct_kernel_range, 2),
-        ct_copies=FLAGS.ct_copies,
-        ct_cache_dir=FLAGS.ct_cache_dir,
-        ct_residual_noise=FLAGS.ct_residual_noise,
-        pretrain_steps=FLAGS.pretrain_steps,
-        pretrain_learning_rate=FLAGS.pretrain_learning_rate,
-        pretrain_schedule=FLAGS.pretrain_schedule,
-        warmup_steps=FLAGS.warmup_steps,
-        clip_norm=FLAGS.clip_norm,
-        beta_1=FLAGS.beta_1,
-        lr_decay_step=FLAGS.lr_decay_step,
-        d_steps=FLAGS.d_steps,
-        g_steps=FLAGS.g_steps,
-        mse_weight=FLAGS.mse_weight,
-        vgg_weight=FLAGS.vgg_weight,
-        adv_weight=FLAGS.adv_weight,
-        vgg_weights=FLAGS.vgg_weights,
-        **_run_settings(),
-    )
-    return dataclasses.replace(config, **overrides)
+    return common.from_flags(training.TrainConfig, {"ct_dirs": "ct_dir"}, TRAIN_LISTS, **overrides)
 
 
 def hnn_config_from_flags(**overrides) -> hnn_train.HNNConfig:
     """The HNNConfig the flags describe; keyword arguments replace fields."""
-    dirs = model_flags.model_dirs()
-    config = hnn_train.HNNConfig(
-        model_dir=FLAGS.model_dir,
-        data_dir=FLAGS.data_dir,
-        variant=FLAGS.variant,
-        denoise_model=dirs.denoise,
-        enhance_model=dirs.enhance,
-        single_model=dirs.single,
-        dncnn_model=dirs.dncnn,
-        input_size=FLAGS.hnn_input_size,
-        filters=tuple(int(v) for v in _floats("hnn_filters", FLAGS.hnn_filters, 5)),
-        backbone_weights=FLAGS.hnn_backbone_weights,
-        window=FLAGS.window,
-        grabcut_iterations=FLAGS.grabcut_iterations,
-        **_run_settings(),
-    )
-    return dataclasses.replace(config, **overrides)
+    return common.from_flags(hnn_train.HNNConfig, HNN_FLAGS, {"filters": 5}, **{"stage": hnn_train.STAGE, **overrides})
 
 
 def finetune_config_from_flags(**overrides) -> finetune.FinetuneConfig:
     """The FinetuneConfig the flags describe: stage settings from the source runs, except the
-    RunSettings flags given explicitly (on the command line or in a flag file)."""
-    dirs = model_flags.model_dirs()
-    given = {name: value for name, value in _run_settings().items() if FLAGS[name].present}
-    config = finetune.FinetuneConfig(
-        model_dir=FLAGS.model_dir,
-        data_dir=FLAGS.data_dir,
-        denoise_model=dirs.denoise,
-        enhance_model=dirs.enhance,
-        natural_dir=FLAGS.natural_dir,
-        max_rounds=FLAGS.max_rounds,
-        round_steps=FLAGS.round_steps,
-        max_selected=FLAGS.max_selected,
-        min_gain=FLAGS.min_gain,
-        ct_fraction=FLAGS.ct_fraction,
-        max_scored=FLAGS.max_scored,
-        ssim_min=FLAGS.ssim_min,
-        window=FLAGS.window,
-        seed=FLAGS.seed,
-        stage_overrides={k: v for k, v in given.items() if k not in ("seed", "train_steps")},
-    )
-    return dataclasses.replace(config, **overrides)
+    RunSettings flags given explicitly (on the command line or in a flag file); G1 and G2 as
+    their flags say (`pretrained.resolve`: unset means the shipped ones, if they ship)."""
+    run_settings = {f.name for f in dataclasses.fields(RunSettings)} - {"seed", "train_steps"}
+    given = {name: FLAGS[name].value for name in run_settings if FLAGS[name].present}
+    return common.from_flags(finetune.FinetuneConfig, **{
+        "stage": finetune.STAGE, "stage_overrides": given,
+        **{f"{n}_model": pretrained.resolve(FLAGS[f"{n}_model"].value, n) for n in finetune.STAGES}, **overrides})
