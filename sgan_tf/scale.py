@@ -8,7 +8,11 @@ Tests hold every pair equal (tests/scale_test.py).
 
 Network outputs in HU keep the input outside the window (`output_hu`): the output's weight
 is 1 well inside the window and falls by a smoothstep to 0 within `EDGE_BAND` of either edge,
-where the input's own HU take over, so bone, lung and air survive enhancement.
+where the input's own HU take over, so bone, lung and air survive enhancement. The weight is
+the product of that ramp on the network's output and on the input, the input first smoothed
+(`SMOOTH_TAPS`, separable binomial, normalised at the borders) so that noise alone does not
+pull a soft-tissue pixel out of the window, while a network that blurs or overshoots a
+bone/air edge cannot replace the HU of bone, lung or air it does not own.
 
 **Zoom**: a zoomed image is max(round(n * zoom), 1) pixels per side (halves to even) and is
 made by OpenCV's INTER_CUBIC (Keys' kernel, a = -0.75, half-pixel centres, edge-clamped taps,
@@ -35,6 +39,7 @@ if TYPE_CHECKING:  # TF is imported where a TF twin runs, so NumPy users stay TF
     from sgan_tf.data.ct import Window
 
 EDGE_BAND = 0.05  # share of the window width over which network HU fade into the input's
+SMOOTH_TAPS = (1.0, 4.0, 6.0, 4.0, 1.0)  # binomial smoothing of the input before its ramp (~Gaussian, sigma 1 px)
 CUBIC_A = -0.75  # OpenCV's INTER_CUBIC coefficient (Keys' kernel)
 
 # -- HU <-> network scale ------------------------------------------------------------------
@@ -73,18 +78,46 @@ def edge_weight_tf(unit: tf.Tensor) -> tf.Tensor:
     return t * t * (3.0 - 2.0 * t)
 
 
+def _spatial_axes(ndim: int) -> tuple[int, ...]:
+    """[W] -> (0,); [H, W] -> (0, 1); [N, H, W, C] -> (1, 2)."""
+    return {1: (0,), 2: (0, 1), 4: (1, 2)}[ndim]
+
+
+def smooth_unit(unit: np.ndarray) -> np.ndarray:
+    """`SMOOTH_TAPS` along each spatial axis, normalised by the taps inside the image."""
+    from scipy import ndimage
+
+    taps = np.asarray(SMOOTH_TAPS, np.float32)
+    out, norm = np.asarray(unit, np.float32), np.ones(np.shape(unit), np.float32)
+    for axis in _spatial_axes(out.ndim):
+        out = ndimage.convolve1d(out, taps, axis=axis, mode="constant", cval=0.0)
+        norm = ndimage.convolve1d(norm, taps, axis=axis, mode="constant", cval=0.0)
+    return (out / norm).astype(np.float32)
+
+
+def smooth_unit_tf(unit: tf.Tensor) -> tf.Tensor:
+    """`smooth_unit` of a [N, H, W, 1] tensor."""
+    import tensorflow as tf
+
+    taps = tf.constant(SMOOTH_TAPS, tf.float32)
+    rows, cols = tf.reshape(taps, [-1, 1, 1, 1]), tf.reshape(taps, [1, -1, 1, 1])
+    blur = lambda x: tf.nn.conv2d(tf.nn.conv2d(x, rows, 1, "SAME"), cols, 1, "SAME")  # noqa: E731
+    return blur(unit) / blur(tf.ones_like(unit))
+
+
 def output_hu(unit: np.ndarray, hu_in: np.ndarray, window: Window) -> np.ndarray:
     """A network output in HU that keeps `hu_in` (the input, same pixels) outside the window."""
     unit = np.clip(np.asarray(unit, np.float32), 0.0, 1.0)
-    w = edge_weight(unit)
+    w = edge_weight(unit) * edge_weight(smooth_unit(to_unit(hu_in, window)))
     return (w * to_hu(unit, window) + (1.0 - w) * np.asarray(hu_in, np.float32)).astype(np.float32)
 
 
 def output_hu_tf(unit: tf.Tensor, hu_in: tf.Tensor, window: Window) -> tf.Tensor:
+    """`output_hu` of [N, H, W, 1] tensors."""
     import tensorflow as tf
 
     unit = tf.clip_by_value(unit, 0.0, 1.0)
-    w = edge_weight_tf(unit)
+    w = edge_weight_tf(unit) * edge_weight_tf(smooth_unit_tf(to_unit_tf(hu_in, window)))
     return w * to_hu_tf(unit, window) + (1.0 - w) * hu_in
 
 # -- zoom --------------------------------------------------------------------------------------

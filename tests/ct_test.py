@@ -77,6 +77,22 @@ def test_output_hu_is_the_network_inside_and_the_input_outside_the_window():
     out = w.output_hu(unit, hu_in)
     assert out[0] == -1000.0 and out[-1] == 1500.0  # saturated: the input's HU
     np.testing.assert_allclose(out[3:5], w.to_hu(unit[3:5]))  # inside the band's reach: the network's
-    weight = scale.edge_weight(unit)
+    weight = scale.edge_weight(unit) * scale.edge_weight(scale.smooth_unit(w.to_unit(hu_in)))
     np.testing.assert_allclose(out, weight * w.to_hu(unit) + (1 - weight) * hu_in, rtol=1e-6)
-    assert 0 < weight[1] < weight[2] < 1 and weight[2] == pytest.approx(0.5, abs=1e-5) and weight[5] == pytest.approx(0.5, abs=1e-5)
+    ramp = scale.edge_weight(unit)
+    assert 0 < ramp[1] < ramp[2] < 1 and ramp[2] == pytest.approx(0.5, abs=1e-5) and ramp[5] == pytest.approx(0.5, abs=1e-5)
+
+
+def test_output_hu_keeps_bone_and_air_a_network_blurs_and_denoised_tissue_a_noisy_input_leaves():
+    w = ct.Window(-160.0, 240.0)
+    hu_in = np.full((40, 40), -1000.0, np.float32)
+    hu_in[:, 20:] = 1000.0  # air | bone
+    hu_in[10:30, 10:30] = 40.0 + np.random.default_rng(0).normal(0, 60, (20, 20))  # noisy tissue across both
+    blurred = cv2.GaussianBlur(w.to_unit(hu_in), (0, 0), 3.0)  # a network that smears every edge
+    out = w.output_hu(blurred, hu_in)
+    far = np.ones_like(hu_in, bool)
+    far[7:33, 7:33] = False  # 3 px or more from the tissue square
+    far[:, 18:22] = False  # and from the air/bone edge, where the smoothed input is inside the window too
+    np.testing.assert_allclose(out[far], hu_in[far], atol=1.0)
+    inner = (slice(13, 27), slice(13, 27))
+    np.testing.assert_allclose(out[inner], w.to_hu(blurred[inner]), atol=1e-3)  # the network's, noise or not
