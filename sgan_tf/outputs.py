@@ -16,6 +16,7 @@ user chose it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -145,6 +146,15 @@ def write_npz(path: str, arrays: dict[str, np.ndarray], compressed: bool = False
     buffer = io.BytesIO()
     (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
     return write_file(path, buffer.getvalue(), root)
+
+
+def sha256(path: str) -> str:
+    """The hex SHA-256 of a file's content (a shipped model's weights, a cached source)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_json(path: str, value, root: str | None = None, **dump_args) -> str:

@@ -24,17 +24,17 @@ from typing import Any, TypeVar
 
 from absl import app, flags
 
-from sgan_tf import pretrained
+from sgan_tf import pretrained, variants
 from sgan_tf.data import ct, limits
 from sgan_tf.errors import UserError
 
 FLAGS = flags.FLAGS
 HELP_ARGS = ("--help", "-h", "-?", "--helpshort", "-help")
-MODEL_HELP = {
-    "denoise": "a denoise (G1) run: variants gan1 and sgan",
-    "enhance": "an enhance (G2) run: variant sgan",
-    "single": "a single-GAN run: variant gan",
-    "dncnn": "a DnCNN run: variant dncnn",
+MODEL_HELP = {  # what each model flag names; the variants that use it come from sgan_tf/variants.py
+    "denoise": "a denoise (G1) run",
+    "enhance": "an enhance (G2) run",
+    "single": "a single-GAN run",
+    "dncnn": "a DnCNN run",
     "hnn": "an HNN run (or a folder of HNN runs, one per variant)",
 }
 T = TypeVar("T")
@@ -60,7 +60,9 @@ def define_models(*names: str) -> None:
     """--<name>_model for each of `names` (pretrained.NAMES)."""
     for name in names:
         if _undefined(f"{name}_model"):
-            flags.DEFINE_string(f"{name}_model", None, f"{MODEL_HELP[name]}: its training --model_dir, "
+            users = [v.name for v in variants.VARIANTS.values() if name in v.needs]
+            used_by = f" (variant{'s' if len(users) > 1 else ''} {', '.join(users)})" if users else ""
+            flags.DEFINE_string(f"{name}_model", None, f"{MODEL_HELP[name]}{used_by}: its training --model_dir, "
                                 f"'{pretrained.PRETRAINED}' (the shipped model), or unset: the shipped model if "
                                 "one ships.")
 

@@ -162,14 +162,6 @@ def default_cache_dir() -> str:
     return os.path.join(base, "sgan-tf", "ct_pairs")
 
 
-def _file_digest(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cache_key(config: CTPairConfig, sources: Sequence[SourceSlice]) -> str:
     """Hash of the simulation settings and of every source file (path and content, not its
     time: a data folder copied again, with new times, keeps its cache)."""
@@ -179,7 +171,7 @@ def cache_key(config: CTPairConfig, sources: Sequence[SourceSlice]) -> str:
     digest.update(json.dumps({"version": CACHE_VERSION, **fields}, sort_keys=True).encode())
     for s in sources:
         digest.update(json.dumps([os.path.abspath(s.path), s.kind, s.clean, s.split, s.spacing,
-                                  _file_digest(s.path)]).encode())
+                                  outputs.sha256(s.path)]).encode())
     return digest.hexdigest()[:16]
 
 

@@ -19,7 +19,6 @@ Package a trained run with `python -m sgan_tf.pretrained --name=denoise --model_
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
@@ -78,10 +77,3 @@ def describe(path: str) -> dict | None:
         data = json.load(f)
     return {"name": data["name"], "version": data["version"]}
 
-
-def sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

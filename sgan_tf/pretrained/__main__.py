@@ -10,14 +10,13 @@ a MODEL_CARD.md already there is kept (it is written by hand, with the model's f
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import shutil
 import tempfile
 
 from absl import app, flags, logging
 
-from sgan_tf import pretrained
+from sgan_tf import outputs, pretrained
 from sgan_tf.errors import UserError, reported
 
 flags.DEFINE_enum("name", None, list(pretrained.NAMES), "Which shipped model the run becomes.")
@@ -62,9 +61,8 @@ def package(name: str, model_dir: str, checkpoint: str | None = None, version: s
     weights = f"{saved}.data-00000-of-00001"
     record = {"name": name, "version": version, "step": step, "packaged": datetime.date.today().isoformat(),
               "source_checkpoint": os.path.basename(checkpoint),
-              "weights_sha256": pretrained.sha256(weights), "weights_bytes": os.path.getsize(weights)}
-    with open(os.path.join(staging, pretrained.INFO_FILE), "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2)
+              "weights_sha256": outputs.sha256(weights), "weights_bytes": os.path.getsize(weights)}
+    outputs.write_json(os.path.join(staging, pretrained.INFO_FILE), record, staging)
     card = os.path.join(target, pretrained.CARD_FILE)
     if os.path.isfile(card):
         shutil.copy(card, os.path.join(staging, pretrained.CARD_FILE))
