@@ -2,6 +2,7 @@
 `pretrained`, nothing: the shipped model when one ships), with the version in the sidecars."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ def shipped(tiny_models, tmp_path_factory):
 def test_packaged_models_load_by_default_and_by_name(shipped, monkeypatch, tiny_models):
     monkeypatch.setenv(pretrained.ENV_DIR, shipped)
     assert pretrained.is_shipped("denoise") and not pretrained.is_shipped("single")
+    assert os.stat(pretrained.folder("denoise")).st_mode & 0o777 == 0o755  # readable by every user
     info = pretrained.info("denoise")
     assert info["version"] == "0.9" and info["step"] == 3 and len(info["weights_sha256"]) == 64
     default = Enhancer.for_variant("sgan")  # no model given: the shipped ones

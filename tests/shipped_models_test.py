@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from sgan_tf import pretrained, scale
+from sgan_tf import outputs, pretrained, scale
 from sgan_tf.data.ct import NETWORK_WINDOW
 from sgan_tf.enhance import Enhancer, load_stage
 
@@ -44,7 +44,7 @@ def test_the_package_ships_g1_g2_and_dncnn_within_40_mb():
 def test_stored_weights_are_the_packaged_ones(name):
     info = pretrained.info(name)
     weights = os.path.join(pretrained.folder(name), f"ckpt-{info['step']}.data-00000-of-00001")
-    assert pretrained.sha256(weights) == info["weights_sha256"] and os.path.getsize(weights) == info["weights_bytes"]
+    assert outputs.sha256(weights) == info["weights_sha256"] and os.path.getsize(weights) == info["weights_bytes"]
 
 
 def test_shipped_models_run_by_default_and_keep_hu_outside_the_window():

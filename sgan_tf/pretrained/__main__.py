@@ -53,6 +53,7 @@ def package(name: str, model_dir: str, checkpoint: str | None = None, version: s
         parts = {"generator": network}
     os.makedirs(pretrained.root(), exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{name}_", dir=pretrained.root())
+    os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide an installed model from other users
     manager = tf.train.CheckpointManager(
         tf.train.Checkpoint(**parts, global_step=tf.Variable(step, dtype=tf.int64)), staging, max_to_keep=1,
         checkpoint_name="ckpt")
