@@ -14,9 +14,23 @@ Per item, in `<output_dir>/<item>/`, every file written with `sgan_tf.outputs.wr
     composite.png                        16-bit RGB, network scale x 65535: R=OG, G=denoised, B=enhanced
     composite.npy                        float32 [H, W, 3] network scale, channels (OG, denoised, enhanced)
     figure.png                           OG | denoised | enhanced side by side, 8-bit, in the network window
-    enhanced.dcm                         with write_dicom, whole DICOM slices only (see sgan_tf/data/dicom.py)
+    enhanced.dcm                         with write_dicom, DICOM input: one slice of a derived series per
+                                         source series, at the item's ROI and zoom (sgan_tf/data/dicom.py)
     item.json                            source, ROI box, zoom, window, variant, models and checkpoints, files;
                                          written last: an item is done only when its item.json exists
+
+A NIfTI / MetaImage volume is enhanced slice by slice along the axial axis (one item per slice,
+`<volume name>%23<z>`, as above). Once every slice of a volume is done (in this run or an
+earlier one), `<output_dir>/<volume name>/` gets the volume back in the source's format and
+geometry (`volumes.write_like`), extension as the source's (.nii.gz, .nii, .mha, .mhd + .raw):
+
+    denoised<ext> enhanced<ext>          HU, the slices' denoised.npy / enhanced.npy stacked
+    volume.json                          source, slices, variant, window, models, files; written last
+
+Only whole slices at zoom 1 fit the source's grid: with `roi` or `zoom` != 1 a volume gets its
+per-slice outputs only (a warning says so). The slices must agree on variant, window and models
+(an earlier run with other settings: rerun with overwrite). A volume whose volume.json exists is
+skipped unless `overwrite`; one with a slice not done is reported as failed, naming the slices.
 
 `<output_dir>/summary.json` lists every item of this run with its status and message, and under
 "earlier" the entries of earlier runs for items this run did not try (so a failure is kept
@@ -37,13 +51,16 @@ from absl import logging
 from pydicom.uid import generate_uid
 
 from sgan_tf import outputs, progress, variants
-from sgan_tf.data import ct, dicom, limits, recist, sources
+from sgan_tf.data import ct, dicom, limits, metaimage, recist, sources, volumes
 from sgan_tf.data.ct import CTSlice, WindowChoice
 from sgan_tf.enhance import Enhancer, EnhanceResult
 from sgan_tf.errors import DataError, UserError
 
 FIGURE_MIN_PANEL = 256
 MARKER = "item.json"
+VOLUME_MARKER = "volume.json"
+VOLUME_CHANNELS = ("denoised", "enhanced")  # the volumes written (OG is the source itself)
+_SAME_IN_A_VOLUME = ("variant", "window_hu", "models")  # item.json fields every slice of a volume shares
 SUMMARY = sources.SUMMARY_NAME
 STATUSES = ("done", "skipped", "failed")
 
@@ -170,6 +187,8 @@ def enhance_items(items: list[sources.CTItem], enhancer: Enhancer, options: Opti
     derived_series: dict[str, str] = {}
     bar = progress.Progress(len(items), "enhance", unit="item")
     for number, item in enumerate(items, start=1):
+        if number > 1:
+            _finish_volume(items[number - 2], item, options, summary)
         prefix = f"[{number}/{len(items)}] {item.item_id}"
         start = time.perf_counter()
         try:
@@ -200,8 +219,8 @@ def enhance_items(items: list[sources.CTItem], enhancer: Enhancer, options: Opti
                 "image_meta": image.meta, **extra,
             }
             files = write_outputs(folder, result, options.figure, options.output_dir)
-            if options.write_dicom and item.kind == sources.DicomSource.kind and _write_derived(
-                    item, folder, result, box, zoom, image, options, derived_series):
+            if options.write_dicom and item.kind == sources.DicomSource.kind:
+                _write_derived(item, folder, result, box, zoom, image, options, derived_series)
                 files.append("enhanced.dcm")
             outputs.write_json(os.path.join(folder, MARKER), {**sidecar, "files": files + [MARKER]},
                                options.output_dir)
@@ -215,25 +234,113 @@ def enhance_items(items: list[sources.CTItem], enhancer: Enhancer, options: Opti
         logging.info("%s: done in %.2f s (%dx%d, zoom %.2f)", prefix, time.perf_counter() - start,
                      result.og.shape[1], result.og.shape[0], zoom)
         bar.update()
+    if items:
+        _finish_volume(items[-1], None, options, summary)
     bar.close()
     return summary
 
 
 def _write_derived(item: sources.CTItem, folder: str, result: EnhanceResult, box: recist.RoiBox | None, zoom: float,
-                   image: CTSlice, options: Options, derived_series: dict[str, str]) -> bool:
-    """enhanced.dcm in one new series per source series (whole slices at zoom 1 only); whether written."""
-    if box is not None or zoom != 1.0:
-        logging.warning("%s: no derived DICOM for an ROI or a zoomed image (whole slices at zoom 1 only)",
-                        item.item_id)
-        return False
+                   image: CTSlice, options: Options, derived_series: dict[str, str]) -> None:
+    """enhanced.dcm in one new series per source series, placed at the item's ROI and zoom."""
     source_series = image.meta.get("SeriesInstanceUID", item.source)
     series_uid = derived_series.setdefault(source_series, generate_uid())
     dicom.write_derived(
         item.source, result.enhanced_hu, os.path.join(folder, "enhanced.dcm"), series_uid=series_uid,
         series_description=f"sgan-tf {variants.output_name(result.variant)}", deidentify=options.deidentify,
+        roi=box, zoom=zoom,
         overwrite=True,  # the item folder is being (re)made: an earlier attempt's file goes
     )
-    return True
+
+
+def whole_slices(options: Options) -> bool:
+    """Whether the options enhance whole slices at zoom 1, the only outputs that fit a volume's grid."""
+    return options.roi is None and options.zoom == 1.0
+
+
+def _finish_volume(item: sources.CTItem, following: sources.CTItem | None, options: Options, summary: Summary) -> None:
+    """Writes the volume outputs of `item`'s volume (module docstring) when `item` is its last
+    slice in the batch (`following` belongs to another volume, or is None); a failure is
+    reported by the volume's name and the batch goes on."""
+    if item.kind != sources.VolumeSource.kind or not whole_slices(options):
+        return
+    source, path, _ = item.origin
+    if following is not None and following.origin[:2] == (source, path):
+        return
+    name = source.name(path)
+    try:
+        written = write_volume(source.volume(path), name, options.output_dir, options.overwrite)
+    except (DataError, OSError, ValueError, MemoryError) as e:  # ValueError: a slice's .npy changed since
+        message = str(e) if isinstance(e, DataError) else f"{path}: {type(e).__name__}: {e}"
+        summary.failed.append((name, message))
+        logging.error("volume %s: failed: %s", name, message)
+        return
+    if written:
+        summary.done.append(name)
+        logging.info("volume %s: %s in %s", name, ", ".join(written), os.path.join(options.output_dir, name))
+    else:
+        summary.skipped.append((name, "volume outputs exist (use --overwrite)"))
+        logging.info("volume %s: skipped, outputs exist (use --overwrite)", name)
+
+
+def _slice_sidecars(volume: volumes.Volume, name: str, root: str) -> list[dict]:
+    """The item.json of every slice of `volume`; DataError naming the volume when a slice is not
+    done, or was made at another size or with other settings than the first."""
+    sidecars, missing = [], []
+    for z in range(len(volume.hu)):
+        marker = os.path.join(outputs.inside(root, sources.slice_name(name, z), f"slice {z} of {volume.source}"),
+                              MARKER)
+        if not os.path.isfile(marker):
+            missing.append(z)
+            continue
+        try:
+            with open(marker, encoding="utf-8") as f:
+                sidecars.append(json.load(f))
+        except (OSError, ValueError) as e:
+            raise DataError(f"{marker}: cannot read ({e}); rerun with --overwrite") from e
+    if missing:
+        shown = ", ".join(map(str, missing[:10])) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise DataError(f"{volume.source}: volume not written: slice(s) {shown} not done (their errors are "
+                        "listed by name); rerun to finish them")
+    first = sidecars[0]
+    for z, sidecar in enumerate(sidecars):
+        if sidecar.get("roi_box_xy_side") is not None or sidecar.get("zoom") != 1.0 or \
+                sidecar.get("shape") != list(volume.hu.shape[1:]):
+            raise DataError(f"{volume.source}: slice {z} was not enhanced whole at zoom 1 (an earlier run with "
+                            "--roi or --zoom?); rerun with --overwrite")
+        if any(sidecar.get(key) != first.get(key) for key in _SAME_IN_A_VOLUME):
+            raise DataError(f"{volume.source}: slice {z} was made with another {'/'.join(_SAME_IN_A_VOLUME)} than "
+                            "slice 0 (an earlier run with other settings?); rerun with --overwrite")
+    return sidecars
+
+
+def write_volume(volume: volumes.Volume, name: str, root: str, overwrite: bool = False) -> list[str]:
+    """Writes `<root>/<name>/` (module docstring) from the slices' outputs in `<root>`; returns
+    the files written, [] when its volume.json exists and not `overwrite`."""
+    folder = outputs.inside(root, name, f"volume {volume.source}")
+    marker = os.path.join(folder, VOLUME_MARKER)
+    outputs.check_no_links(root, marker)
+    if os.path.lexists(marker):
+        if not overwrite:
+            return []
+        os.remove(marker)
+    sidecars = _slice_sidecars(volume, name, root)
+    ext = volumes.volume_extension(volume.source)
+    written = []
+    for channel in VOLUME_CHANNELS:
+        stack = np.stack([np.load(os.path.join(root, sources.slice_name(name, z), f"{channel}.npy"))
+                          for z in range(len(sidecars))])
+        target = os.path.join(folder, f"{channel}{ext}")
+        outputs.check_no_links(root, target)
+        volumes.write_like(volume, stack, target, overwrite=True)  # not done yet: an earlier attempt's file goes
+        written.append(os.path.basename(target))
+        if volume.on_disk.meta is not None and (data := metaimage.data_file(target, volume.on_disk.meta)):
+            written.append(os.path.basename(data))
+    first = sidecars[0]
+    outputs.write_json(marker, {"volume": volume.source, "slices": len(sidecars), "shape": list(volume.hu.shape),
+                                **{key: first.get(key) for key in _SAME_IN_A_VOLUME},
+                                "files": written + [VOLUME_MARKER]}, root)
+    return written
 
 
 def find_items(source: sources.Source, summary: Summary) -> list[sources.CTItem]:
@@ -255,8 +362,12 @@ def run(input_path: str, enhancer_factory: Callable[[], Enhancer], options: Opti
     outputs.check_writable(options.output_dir)
     summary_path = os.path.join(options.output_dir, SUMMARY)
     summary = Summary(earlier=read_summary(summary_path))
-    items = find_items(sources.open_source(input_path, source_options), summary)
+    source = sources.open_source(input_path, source_options)
+    items = find_items(source, summary)
     logging.info("%d item(s) from %s", len(items), input_path)
+    if source.kind == sources.VolumeSource.kind and not whole_slices(options):
+        logging.warning("--roi / --zoom on volumes: per-slice outputs only; the enhanced volume (the source's "
+                        "format and geometry) is written for whole slices at zoom 1")
     enhancer = enhancer_factory()
     try:
         enhance_items(items, enhancer, options, summary)

@@ -307,11 +307,17 @@ def _format(values) -> str:
     return " ".join(repr(float(v)) for v in values)
 
 
-def write(path: str, array: np.ndarray, header: Header, overwrite: bool = False) -> None:
-    """Writes `array` (shape DimSize reversed) with `header` to a .mha or .mhd (module docstring)."""
+def data_file(path: str, header: Header) -> str | None:
+    """The data file `write` puts beside the header `path`: None for a .mha (LOCAL data)."""
     stem, ext = os.path.splitext(path)
     if ext.lower() not in EXTENSIONS:
         raise DataError(f"{path}: a MetaImage file name ends with .mha or .mhd")
+    return None if ext.lower() == ".mha" else stem + (".zraw" if header.compressed else ".raw")
+
+
+def write(path: str, array: np.ndarray, header: Header, overwrite: bool = False) -> None:
+    """Writes `array` (shape DimSize reversed) with `header` to a .mha or .mhd (module docstring)."""
+    data_name = data_file(path, header)
     array = np.asarray(array)
     name = _WRITE_TYPES.get(array.dtype.newbyteorder("="))
     if name is None:
@@ -321,7 +327,6 @@ def write(path: str, array: np.ndarray, header: Header, overwrite: bool = False)
     data = np.ascontiguousarray(array, array.dtype.newbyteorder("<")).tobytes()
     if header.compressed:
         data = zlib.compress(data)
-    data_name = None if ext.lower() == ".mha" else stem + (".zraw" if header.compressed else ".raw")
     lines = [
         ("ObjectType", "Image"), ("NDims", str(array.ndim)), ("BinaryData", "True"),
         ("BinaryDataByteOrderMSB", "False"), ("CompressedData", str(header.compressed)),

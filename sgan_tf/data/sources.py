@@ -243,6 +243,11 @@ class PngSource(_FileSource):
                 for p in self.files()]
 
 
+def slice_name(volume_name: str, z: int) -> str:
+    """The item name of axial slice `z` of the volume named `volume_name` (module docstring)."""
+    return f"{volume_name}%23{z}"
+
+
 class VolumeSource(_FileSource):
     """NIfTI / MetaImage volumes (sgan_tf/data/volumes.py): one item per axial slice, inferior to
     superior; each item's `origin` is (this source, the volume's path, z): `volume(path)` gives
@@ -283,8 +288,9 @@ class VolumeSource(_FileSource):
                 self.problems.append(str(e))
                 continue
             name = self.name(path)
-            found += [CTItem(f"{name}%23{z}", f"{path}#{z}", self.kind, functools.partial(self._slice, path, z),
-                             slice_id=f"{name}%23{z}", origin=(self, path, z), extra={"volume": path, "slice_index": z})
+            found += [CTItem(slice_name(name, z), f"{path}#{z}", self.kind, functools.partial(self._slice, path, z),
+                             slice_id=slice_name(name, z), origin=(self, path, z),
+                             extra={"volume": path, "slice_index": z})
                       for z in range(depth)]
         return found
 

@@ -91,10 +91,16 @@ class Volume:
         return float(np.linalg.norm(self.affine[:3, 2]))
 
 
+def volume_extension(path: str) -> str | None:
+    """The file name's volume extension (a key of FORMATS, lower case), or None."""
+    name = path.lower()
+    return next((ext for ext in FORMATS if name.endswith(ext)), None)
+
+
 def volume_format(path: str) -> str | None:
     """NIFTI or METAIMAGE by the file name's extension (any case), or None."""
-    name = path.lower()
-    return next((kind for ext, kind in FORMATS.items() if name.endswith(ext)), None)
+    ext = volume_extension(path)
+    return FORMATS[ext] if ext else None
 
 
 def _three_d(shape: tuple[int, ...], path: str) -> tuple[int, int, int]:

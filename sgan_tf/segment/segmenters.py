@@ -166,6 +166,8 @@ class SegmentConfig:
     grabcut_iterations: int = grabcut.ITERATIONS
     window: WindowChoice = DEFAULT_CHOICE
     overwrite: bool = False
+    recist: tuple[float, ...] | None = None  # one lesion's marks (8 numbers): sgan_tf/segment/lesion.py
+    slice: int | None = None  # ... on this slice of the input
 
 
 def segment_to_folder(config: SegmentConfig) -> list[str]:
