@@ -438,3 +438,118 @@ def test_max_pixels_flag_and_a_full_disk_in_the_binary(tmp_path):
     assert len(saved["failed"]) == 4 and saved["done"] == []
     again = run_module("sgan_tf.cli.enhance_main", *args)
     assert again.returncode == 0 and "4 done, 0 skipped, 0 failed" in again.stderr, again.stderr[-2000:]
+
+
+# -- volumes (NIfTI / MetaImage) and derived DICOM geometry ------------------------------------------
+
+def _volumes(root):
+    """ct.nii.gz (disk axes P, I, R: permuted, not the axial order), ct.mha (LPS), and a
+    truncated broken.nii.gz, each 3 slices of 20 x 24 pixels."""
+    import gzip
+
+    import nibabel as nib
+
+    from sgan_tf.data import metaimage
+
+    root.mkdir()
+    rng = np.random.default_rng(3)
+    data = rng.normal(40, 30, (24, 3, 20)).astype(np.int16)  # (i, j, k) on disk: P, I, R
+    affine = np.array([[0, 0, 0.7, 10.0], [-0.8, 0, 0, -20.0], [0, -2.5, 0, 30.0], [0, 0, 0, 1]])
+    image = nib.Nifti1Image(data, affine)
+    image.header.set_sform(affine, code=2)
+    nib.save(image, str(root / "ct.nii.gz"))
+    header = metaimage.Header((0.7, 0.8, 2.5), (1.0, 2.0, 3.0), ((1, 0, 0), (0, 1, 0), (0, 0, 1)))
+    metaimage.write(str(root / "ct.mha"), rng.normal(40, 30, (3, 24, 20)).astype(np.int16), header)
+    (root / "broken.nii.gz").write_bytes(gzip.compress((root / "ct.nii.gz").read_bytes())[:300])
+    return root
+
+
+def test_volumes_come_back_in_their_format_and_geometry_and_a_broken_one_fails_by_name(tmp_path, tiny_models):
+    import nibabel as nib
+
+    from sgan_tf.data import volumes
+
+    folder = _volumes(tmp_path / "vols")
+    out = tmp_path / "out"
+    summary = _run(folder, out, tiny_models, tile_size=64)
+    slices = [f"ct.{ext}%23{z}" for ext in ("mha", "nii.gz") for z in range(3)]
+    assert summary.done == slices[:3] + ["ct.mha"] + slices[3:] + ["ct.nii.gz"]
+    assert [name for name, _ in summary.failed] == [str(folder / "broken.nii.gz")]
+    assert "broken.nii.gz: " in summary.failed[0][1]
+    for name in ("ct.nii.gz", "ct.mha"):
+        source = volumes.read_volume(str(folder / name))
+        assert sorted(os.listdir(out / name)) == sorted([f"denoised.{name[3:]}", f"enhanced.{name[3:]}", "volume.json"])
+        for channel in ("denoised", "enhanced"):
+            written = volumes.read_volume(str(out / name / f"{channel}.{name[3:]}"))
+            np.testing.assert_allclose(written.affine, source.affine, atol=1e-6)
+            slices_hu = np.stack([np.load(out / f"{name}%23{z}" / f"{channel}.npy") for z in range(3)])
+            np.testing.assert_allclose(written.hu, slices_hu, atol=0.5)
+        assert not np.allclose(written.hu, source.hu)  # the enhancement, not a copy of the source
+        side = json.loads((out / name / "volume.json").read_text())
+        assert side["slices"] == 3 and side["variant"] == "sgan" and side["files"][-1] == "volume.json"
+    on_disk, original = nib.load(str(out / "ct.nii.gz" / "enhanced.nii.gz")), nib.load(str(folder / "ct.nii.gz"))
+    assert on_disk.shape == original.shape and np.allclose(on_disk.affine, original.affine)
+    assert int(on_disk.header["sform_code"]) == 2  # the source header's codes
+    assert json.loads((out / "summary.json").read_text())["done"][-1] == "ct.nii.gz"
+
+
+def test_a_volume_is_written_once_all_its_slices_are_done_and_never_overwritten(tmp_path, tiny_models):
+    folder = _volumes(tmp_path / "vols")
+    (folder / "broken.nii.gz").unlink()
+    (folder / "ct.mha").unlink()
+    out = tmp_path / "out"
+    (out / "ct.nii.gz%231" / "enhanced.npy").mkdir(parents=True)  # slice 1 cannot be written
+    first = _run(folder, out, tiny_models, variant="og")
+    assert first.done == ["ct.nii.gz%230", "ct.nii.gz%232"]
+    failed = dict(first.failed)
+    assert "enhanced.npy: is a folder" in failed["ct.nii.gz%231"]
+    assert "volume not written: slice(s) 1 not done" in failed["ct.nii.gz"] and not (out / "ct.nii.gz").exists()
+    (out / "ct.nii.gz%231" / "enhanced.npy").rmdir()
+    second = _run(folder, out, tiny_models, variant="og")
+    assert second.done == ["ct.nii.gz%231", "ct.nii.gz"] and len(second.skipped) == 2
+    written = out / "ct.nii.gz" / "enhanced.nii.gz"
+    before = written.read_bytes()
+    third = _run(folder, out, tiny_models, variant="og")
+    assert third.done == [] and dict(third.skipped)["ct.nii.gz"] == "volume outputs exist (use --overwrite)"
+    assert written.read_bytes() == before
+    assert json.loads((out / "summary.json").read_text())["earlier"]["failed"] == []  # the failures were redone
+
+
+def test_roi_or_zoom_on_a_volume_gives_slices_only_and_mixed_runs_are_refused(tmp_path, tiny_models):
+    folder = _volumes(tmp_path / "vols")
+    (folder / "broken.nii.gz").unlink()
+    (folder / "ct.mha").unlink()
+    out = tmp_path / "out"
+    zoomed = _run(folder, out, tiny_models, variant="og", zoom=2.0)
+    assert zoomed.done == [f"ct.nii.gz%23{z}" for z in range(3)] and not (out / "ct.nii.gz").exists()
+    whole = _run(folder, out, tiny_models, variant="og")  # the slices are done, but zoomed
+    assert "slice 0 was not enhanced whole at zoom 1" in dict(whole.failed)["ct.nii.gz"]
+    redone = _run(folder, out, tiny_models, variant="og", overwrite=True)
+    assert redone.done[-1] == "ct.nii.gz" and redone.failed == []
+
+
+def test_derived_dicom_of_a_zoomed_roi_and_a_zoomed_slice_is_placed_on_the_source(tmp_path, tiny_models):
+    import pydicom
+
+    from sgan_tf.data import dicom, recist
+
+    folder = _dicom_folder(tmp_path / "dicom")
+    source = pydicom.dcmread(folder / "good_0.dcm")
+    spacing = [float(v) for v in source.PixelSpacing]
+    for name, box, zoom in (("roi", recist.RoiBox(30, 40, 24), 2.0), ("slice", None, 1.5)):
+        summary = _run(folder / "good_0.dcm", tmp_path / name, tiny_models, roi=box, zoom=zoom, write_dicom=True)
+        assert summary.done == ["good_0.dcm"], summary.failed
+        item = tmp_path / name / "good_0.dcm"
+        ds = pydicom.dcmread(item / "enhanced.dcm")
+        side = box.side if box else 128
+        size = int(round(side * zoom))
+        assert (ds.Rows, ds.Columns) == (size, size) and ds.SOPInstanceUID != source.SOPInstanceUID
+        assert [float(v) for v in ds.PixelSpacing] == pytest.approx([s * side / size for s in spacing])
+        first = recist.to_slice(np.zeros((1, 2)), box or recist.RoiBox(0, 0, 128), size / side)[0]  # (x, y)
+        expected = [float(v) for v in source.ImagePositionPatient] + np.array(
+            [first[0] * spacing[1], first[1] * spacing[0], 0.0])  # CT_small is axial: rows along y
+        np.testing.assert_allclose([float(v) for v in ds.ImagePositionPatient], expected, atol=1e-3)
+        assert ds.SourceImageSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
+        assert ds.SeriesInstanceUID != source.SeriesInstanceUID and ds.FrameOfReferenceUID == source.FrameOfReferenceUID
+        np.testing.assert_allclose(dicom.read_dicom(str(item / "enhanced.dcm")).hu, np.load(item / "enhanced.npy"),
+                                   atol=0.5)

@@ -10,19 +10,27 @@ Examples:
   enhance_main --input=/data/ct_series --denoise_model=runs/denoise \
       --enhance_model=runs/enhance --output_dir=/tmp/series_out --write_dicom --deidentify
 
+  # The same ROI of every slice of a series, enlarged 2x, as a derived series placed on the
+  # source (PixelSpacing and ImagePositionPatient of the zoomed grid):
+  enhance_main --input=/data/ct_series --output_dir=/tmp/roi_series --roi=200,180,96 --zoom=2 \
+      --write_dicom
+
   # One 16-bit HU PNG, an ROI at x=200, y=180 of side 96, enlarged 2x:
   enhance_main --input=slice.png --denoise_model=runs/denoise --enhance_model=runs/enhance \
       --output_dir=/tmp/roi_out --roi=200,180,96 --zoom=2
 
-  # With the shipped models (no model flag: those that ship), a NIfTI volume slice by slice:
+  # With the shipped models (no model flag: those that ship), a NIfTI volume slice by slice;
+  # /tmp/volume_out/ct.nii.gz/enhanced.nii.gz (and denoised.nii.gz) come out in the source's
+  # geometry once every slice is done (MetaImage .mha / .mhd alike):
   enhance_main --input=ct.nii.gz --output_dir=/tmp/volume_out
 
   # The paper's baselines through the same path: --variant=gan1 (G1 only), --variant=bm3d, or
   # --variant=gan --single_model=runs/single (variants: sgan_tf/variants.py).
 
-Inputs are any source of sgan_tf/data/sources.py. Outputs per item and the summary are
-described in sgan_tf/enhance_batch.py. A finished item
-(its item.json exists) is skipped unless --overwrite; an unfinished one is redone. Exit
+Inputs are any source of sgan_tf/data/sources.py. Outputs per item, per volume and the summary
+are described in sgan_tf/enhance_batch.py; a volume gets its enhanced volume for whole slices at
+zoom 1 only (with --roi or --zoom: per-slice outputs). A finished item (its item.json exists)
+or volume (volume.json) is skipped unless --overwrite; an unfinished one is redone. Exit
 status: 0 every item done or skipped, 1 bad flags (absl), 2 nothing could run (bad input path,
 models, flag values or output folder; one line on stderr), 4 the batch finished but some
 items failed (listed in summary.json).
@@ -55,7 +63,8 @@ flags.DEFINE_list("splits", None, "DeepLesion input: only these Train_Val_Test v
 flags.DEFINE_list("lesion_types", None, "DeepLesion input: only these Coarse_lesion_type values (1-8, -1).")
 flags.DEFINE_integer("tile_size", 256, "Images larger than this run in overlapping tiles of this size.")
 flags.DEFINE_boolean("allow_any_modality", False, "Accept DICOM modalities other than CT.")
-flags.DEFINE_boolean("write_dicom", False, "DICOM input, whole slices: also write enhanced.dcm (derived series).")
+flags.DEFINE_boolean("write_dicom", False, "DICOM input: also write enhanced.dcm, a slice of a derived series at the "
+                     "item's ROI and zoom.")
 flags.DEFINE_boolean("deidentify", False, "With --write_dicom: remove patient-identifying tags (sgan_tf/data/dicom.py).")
 flags.DEFINE_boolean("figure", True, "Write the OG | denoised | enhanced figure.")
 common.define_overwrite("the outputs of finished items")
