@@ -134,6 +134,8 @@ def test_write_read_round_trip(tmp_path, name, compressed, dtype):
     assert voxels.dtype == array.dtype and back == header
     expected = {"v.mha": ["v.mha"], "v.mhd": ["v.mhd", "v.zraw" if compressed else "v.raw"]}[name]
     assert sorted(os.listdir(tmp_path)) == sorted(expected)
+    data = metaimage.data_file(path, header)  # what callers list beside the header
+    assert (data is None) == (name == "v.mha") and (data is None or os.path.basename(data) == expected[1])
 
 
 def test_write_refuses_existing_header_or_data_unless_overwrite(tmp_path):

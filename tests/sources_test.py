@@ -46,6 +46,7 @@ def test_a_volume_is_one_item_per_axial_slice_with_its_geometry(tmp_path):
     assert isinstance(source, sources.VolumeSource)
     items = source.items()
     assert [i.item_id for i in items] == ["ct.nii.gz%230", "ct.nii.gz%231", "ct.nii.gz%232"]
+    assert [sources.slice_name("ct.nii.gz", z) for z in range(3)] == [i.slice_id for i in items]
     volume = volumes.read_volume(str(tmp_path / "ct.nii.gz"))
     for z, item in enumerate(items):
         image = item.read()

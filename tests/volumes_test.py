@@ -233,6 +233,12 @@ def test_squeezed_4d_and_refused_2d_4d(tmp_path):
         volumes.read_volume(str(tmp_path / "flat.mha"))
 
 
+def test_format_and_extension_by_name():
+    assert [volumes.volume_extension(n) for n in ("a/CT.NII.GZ", "b.nii", "c.mhd", "d.png")] == [".nii.gz", ".nii",
+                                                                                               ".mhd", None]
+    assert [volumes.volume_format(n) for n in ("x.Nii.Gz", "y.mha", "z.dcm")] == [volumes.NIFTI, volumes.METAIMAGE, None]
+
+
 def test_writers_refuse_existing_files_other_formats_and_bad_arrays(tmp_path):
     source = save_nifti(tmp_path / "v.nii.gz", disk_volume(), ras_affine("RAS"))
     volume = volumes.read_volume(source)
