@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from absl import logging
@@ -38,6 +39,9 @@ from sgan_tf.data import ct, dicom, dicom_seg, recist, sources, volumes
 from sgan_tf.data.ct import CTSlice, WindowChoice
 from sgan_tf.errors import DataError, UserError
 from sgan_tf.segment import grabcut, segmenters
+
+if TYPE_CHECKING:
+    from sgan_tf.enhance import Enhancer
 
 MARKER_SUFFIX = ".lesion.json"
 SEG_SUFFIX = ".seg.dcm"
@@ -57,7 +61,7 @@ def _recist_points(values: Sequence[float] | np.ndarray, shape: tuple[int, int],
 
 
 def _segment(image: CTSlice, points: np.ndarray, method: str, variant: str, models: Mapping[str, str | None] | None,
-             enhancer, window: WindowChoice, grabcut_iterations: int) -> np.ndarray:
+             enhancer: Enhancer | None, window: WindowChoice, grabcut_iterations: int) -> np.ndarray:
     """The bool mask of the lesion marked by `points` on `image` (module docstring)."""
     from sgan_tf.enhance import Enhancer
 
@@ -84,7 +88,7 @@ def segment_lesion(
     method: str = segmenters.GrabCutSegmenter.name,
     variant: str = variants.REFERENCE,
     models: Mapping[str, str | None] | None = None,
-    enhancer=None,
+    enhancer: Enhancer | None = None,
     window: WindowChoice | str = ct.DEFAULT_CHOICE,
     grabcut_iterations: int = grabcut.ITERATIONS,
 ) -> np.ndarray:
