@@ -31,6 +31,7 @@ Only whole slices at zoom 1 fit the source's grid: with `roi` or `zoom` != 1 a v
 per-slice outputs only (a warning says so). The slices must agree on variant, window and models
 (an earlier run with other settings: rerun with overwrite). A volume whose volume.json exists is
 skipped unless `overwrite`; one with a slice not done is reported as failed, naming the slices.
+summary.json lists each volume by its name (done, skipped or failed) beside its slices.
 
 `<output_dir>/summary.json` lists every item of this run with its status and message, and under
 "earlier" the entries of earlier runs for items this run did not try (so a failure is kept

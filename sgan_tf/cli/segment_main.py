@@ -9,7 +9,7 @@ Examples:
   segment_main --input=ct.nii.gz --slice=12 --recist=210,240,262,251,238,225,233,266 \
       --output_dir=/tmp/lesion
 
-  # The same on a DICOM series (the 12th slice in series order, from 0): a DICOM-SEG that
+  # The same on a DICOM series (slice 12 in series order, counting from 0): a DICOM-SEG that
   # references the series, and a PNG; on the SGAN composite (shipped models):
   segment_main --input=/data/ct_series --slice=12 --recist=210,240,262,251,238,225,233,266 \
       --variant=sgan --output_dir=/tmp/lesion
