@@ -19,7 +19,7 @@ from common import best_time, graph_flops, matmul_gflops, write_result
 import numpy as np
 import tensorflow as tf
 
-from sgan_tf.models import precision
+from sgan_tf import precision
 from sgan_tf.segment import hnn, hnn_train
 
 BATCHES = (1, 16)

@@ -26,7 +26,7 @@ from typing import ClassVar
 import numpy as np
 import tensorflow as tf
 
-from sgan_tf import pretrained, scale, variants
+from sgan_tf import precision, pretrained, scale, variants
 from sgan_tf.data import limits
 from sgan_tf.data.ct import NETWORK_WINDOW, Window
 from sgan_tf.errors import DataError, UserError
@@ -106,12 +106,14 @@ class GeneratorStage:
 
 
 def load_stage(path: str, checkpoint: str | None = None, tile_size: int = TILE_SIZE,
-               compute_dtype: str = "float32") -> GeneratorStage:
+               compute_dtype: str = precision.INFERENCE_DEFAULT) -> GeneratorStage:
     """A generator (or DnCNN) from a training --model_dir or a shipped model's folder (its newest
-    checkpoint that can be restored unless `checkpoint`), computing in `compute_dtype` (float32
-    or bfloat16, see models.inference). Its `info` is what sidecars record of it."""
+    checkpoint that can be restored unless `checkpoint`), computing in `compute_dtype` (one of
+    precision.INFERENCE_PRECISIONS; 'auto': bf16 where native). Its `info` is what sidecars
+    record of it, the dtype that ran included."""
     if not os.path.isdir(path):
         raise UserError(f"{path}: model folder not found")
+    compute_dtype = precision.inference_dtype(compute_dtype)
     generator, step, checkpoint = run_folder.load_generator(path, checkpoint)
     info = run_folder.model_info(path, checkpoint, step=step, compute_dtype=compute_dtype)
     fold = fold_dncnn if isinstance(generator, DnCNN) else fold_generator
@@ -161,10 +163,11 @@ class Enhancer:
     @classmethod
     def for_variant(cls, variant: str = variants.DEFAULT, models: Mapping[str, str | None] | None = None,
                     tile_size: int = TILE_SIZE, allow_fallback: bool = True,
-                    compute_dtype: str = "float32") -> "Enhancer":
+                    compute_dtype: str = precision.INFERENCE_DEFAULT) -> "Enhancer":
         """The stages of `variant` (sgan_tf/variants.py). `models` maps model names
         (pretrained.NAMES) to what their --<name>_model flag says: a run folder, 'pretrained',
-        or None for the shipped model if one ships (`pretrained.resolve`). For BM3D without the
+        or None for the shipped model if one ships (`pretrained.resolve`); the networks compute in
+        `compute_dtype` (`load_stage`). For BM3D without the
         bm3d package and with `allow_fallback`, NL-means runs and the Enhancer's variant says `nlm`."""
         spec = variants.get(variant)
         given = {name: pretrained.resolve((models or {}).get(name), name) for name in spec.needs}

@@ -173,3 +173,12 @@ def test_truncated_config_json_is_a_one_line_error(tiny_models, tmp_path):
     (run / "config.json").write_text(text[: len(text) // 2])
     with pytest.raises(UserError, match=r"config.json is not valid JSON \(truncated\?\)"):
         enhance.load_stage(str(run))
+
+
+def test_networks_compute_in_the_inference_default_and_sidecars_say_which(tiny_models):
+    from sgan_tf import precision
+
+    default = enhance.Enhancer.for_variant("sgan", tiny_models)
+    assert default.info["denoise_model"]["compute_dtype"] == precision.inference_dtype(precision.INFERENCE_DEFAULT)
+    fp32 = enhance.Enhancer.for_variant("sgan", tiny_models, compute_dtype="float32")
+    assert fp32.info["enhance_model"]["compute_dtype"] == "float32"

@@ -43,3 +43,13 @@ def test_a_lesion_without_a_noise_free_copy_is_a_named_failure(sim_set, tmp_path
     rows, failures = faithfulness.table(items, {"og": Enhancer.for_variant("og")}, variants.ROW_NAMES)
     assert rows[0]["lesions"] == 1 and failures[0]["item"] == items[1].item_id
     assert "noise-free" in failures[0]["error"]
+
+
+def test_ratio_pools_errors_so_one_near_exact_og_cannot_dominate():
+    # Per-lesion ratios would average (2 + 1000) / 2 = 501: the pooled ratio stays near the truth.
+    og = np.array([10.0, 0.001])
+    denoised = np.array([20.0, 1.0])
+    assert faithfulness.pooled_ratio(denoised, og) == pytest.approx(np.sqrt((400 + 1) / (100 + 1e-6)), abs=1e-3)
+    assert faithfulness.pooled_ratio(og, og) == 1.0
+    assert np.isnan(faithfulness.pooled_ratio(np.array([]), np.array([])))
+    assert np.isnan(faithfulness.pooled_ratio(np.array([1.0]), np.array([0.0])))

@@ -106,7 +106,8 @@ def main(argv: list[str]) -> int:
     source_options = common.from_flags(sources.SourceOptions, splits=common.ints("splits"),
                                        lesion_types=common.ints("lesion_types"))
     summary = enhance_batch.run(
-        FLAGS.input, lambda: Enhancer.for_variant(FLAGS.variant, common.models(), tile_size=FLAGS.tile_size),
+        FLAGS.input, lambda: Enhancer.for_variant(FLAGS.variant, common.models(), tile_size=FLAGS.tile_size,
+                                                  compute_dtype=FLAGS.inference_precision),
         options, source_options)
     return EXIT_SOME_FAILED if summary.failed else 0
 

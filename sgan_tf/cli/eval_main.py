@@ -73,7 +73,8 @@ def main(argv: list[str]) -> int:
     common.window()  # a bad --window fails here, before any model loads
     if FLAGS.natural_dir or FLAGS.lcd_ct_dir:
         tables = experiment.denoising_tables(FLAGS.output_dir, common.models(), FLAGS.natural_dir, FLAGS.lcd_ct_dir,
-                                             common.floats("sigmas"), FLAGS.allow_nlm_fallback)
+                                             common.floats("sigmas"), FLAGS.allow_nlm_fallback,
+                                             FLAGS.inference_precision)
         for paths in tables.values():
             _print_file(paths["md"])
     if not FLAGS.input:

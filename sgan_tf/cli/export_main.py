@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from sgan_tf import variants
+from sgan_tf import precision, variants
 from sgan_tf.cli import flags as common
 from sgan_tf.data import limits
 from sgan_tf.data.ct import OWN_WINDOW
@@ -36,7 +36,7 @@ from sgan_tf.segment import HNN_THRESHOLD
 
 flags.DEFINE_enum("variant", variants.DEFAULT, list(variants.EXPORTABLE),
                   "Enhancer stages (sgan_tf/variants.py); its --*_model flags name the runs.")
-common.define_models("denoise", "enhance", "single", "dncnn", "hnn")
+common.define_models("denoise", "enhance", "single", "dncnn", "hnn", inference_precision=precision.SERVING_DEFAULT)
 flags.DEFINE_string("hnn_variant", None, "With a folder of HNN runs: the variant to export (default: the only one).")
 flags.DEFINE_string("export_dir", None, "Models go to <export_dir>/<model>/<version>/, and models.config.")
 flags.DEFINE_integer("version", None, "Version folder number (TF Serving serves the highest).", lower_bound=1)

@@ -5,7 +5,8 @@
   flag module (train_main, pipeline_main) define it once.
 - `--<name>_model` (name in `pretrained.NAMES`) says which model: a training run folder,
   `pretrained` (the shipped model; an error if it is not shipped), or nothing (the shipped
-  model when one ships). `models()` gives them to `Enhancer.for_variant`.
+  model when one ships). `models()` gives them to `Enhancer.for_variant`, with
+  `--inference_precision` (their compute dtype).
 - `ints`, `floats`: list flags parsed one way, with a UserError naming the flag.
 - `from_flags`: a configuration dataclass from the flags named like its fields.
 - `run(main, doc)` (`entry_point` for setup.py): `--help` prints the binary's docstring and its
@@ -24,7 +25,7 @@ from typing import Any, TypeVar
 
 from absl import app, flags
 
-from sgan_tf import pretrained, variants
+from sgan_tf import precision, pretrained, variants
 from sgan_tf.data import ct, limits
 from sgan_tf.errors import UserError
 
@@ -56,8 +57,13 @@ def window() -> ct.WindowChoice:
     return ct.WindowChoice.parse(FLAGS.window)
 
 
-def define_models(*names: str) -> None:
-    """--<name>_model for each of `names` (pretrained.NAMES)."""
+def define_models(*names: str, inference_precision: str = precision.INFERENCE_DEFAULT) -> None:
+    """--<name>_model for each of `names` (pretrained.NAMES), and --inference_precision, the
+    compute dtype of those models (default `inference_precision`)."""
+    if _undefined("inference_precision"):
+        flags.DEFINE_enum("inference_precision", inference_precision, list(precision.INFERENCE_PRECISIONS),
+                          "Compute dtype of the models: 'auto' is bfloat16 where it runs natively (a GPU, or a CPU "
+                          "with AVX512_BF16/AMX), else float32 (sgan_tf/precision.py states the HU tolerance).")
     for name in names:
         if _undefined(f"{name}_model"):
             users = [v.name for v in variants.VARIANTS.values() if name in v.needs]

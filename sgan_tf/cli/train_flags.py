@@ -12,7 +12,7 @@ from absl import flags
 from sgan_tf import pretrained, training, variants
 from sgan_tf.cli import flags as common
 from sgan_tf.finetune import rounds as finetune
-from sgan_tf.models.precision import PRECISIONS
+from sgan_tf.precision import PRECISIONS
 from sgan_tf.segment import hnn_train
 from sgan_tf.training.config import GAN_STAGES
 from sgan_tf.training.loop import RunSettings

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from absl import logging
 
-from sgan_tf import metrics, outputs, pretrained, progress, scale, variants
+from sgan_tf import metrics, outputs, precision, pretrained, progress, scale, variants
 from sgan_tf.data import deeplesion
 from sgan_tf.data.ct import DEFAULT_WINDOW, WindowChoice
 from sgan_tf.data.sources import CTItem, Source, SourceOptions, open_lesion_source
@@ -46,6 +46,7 @@ class ExperimentConfig:
     grabcut_iterations: int = grabcut.ITERATIONS
     window: str = DEFAULT_WINDOW
     allow_nlm_fallback: bool = True
+    inference_precision: str = precision.INFERENCE_DEFAULT
 
 
 def _figure_cell(image: np.ndarray) -> np.ndarray:
@@ -110,7 +111,8 @@ def run_experiment(config: ExperimentConfig) -> dict:
     fig_cells: dict[str, dict[str, np.ndarray]] = {}
     overlays: dict[str, dict[tuple[str, str], tuple]] = {}
     for variant in names:
-        enhancer = Enhancer.for_variant(variant, config.models, allow_fallback=config.allow_nlm_fallback)
+        enhancer = Enhancer.for_variant(variant, config.models, allow_fallback=config.allow_nlm_fallback,
+                                        compute_dtype=config.inference_precision)
         row = enhancer.variant  # 'nlm' when BM3D fell back
         rows.append(row)
         enhancers[row] = enhancer
@@ -242,7 +244,7 @@ def score_predictions(root: str, pred_dir: str) -> dict:
 
 def denoising_tables(output_dir: str, models: dict[str, str | None], natural_dir: str | None = None,
                      lcd_ct_dir: str | None = None, sigmas: tuple[float, ...] = (15, 25, 50),
-                     allow_nlm_fallback: bool = True) -> dict:
+                     allow_nlm_fallback: bool = True, compute_dtype: str = precision.INFERENCE_DEFAULT) -> dict:
     """The denoising tables (sgan_tf/evaluation/denoise.py) for the noisy input, BM3D (or NL-means,
     named) with its own noise estimate, DnCNN and G1 when given or shipped (all blind), and the classical
     denoisers told the true noise level (NL-means always, BM3D when installed): natural images
@@ -255,7 +257,7 @@ def denoising_tables(output_dir: str, models: dict[str, str | None], natural_dir
     methods = {f"{name} (σ estimated)": stage}
     for name, row in (("dncnn", "dncnn"), ("denoise", "g1")):
         if path := pretrained.resolve(models.get(name), name):
-            methods[row] = load_stage(path, tile_size=1024)
+            methods[row] = load_stage(path, tile_size=1024, compute_dtype=compute_dtype)
     told = {"nlm (σ told)": baselines.NLMStage}
     if baselines.bm3d_available():
         told["bm3d (σ told)"] = baselines.BM3DStage

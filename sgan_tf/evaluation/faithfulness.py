@@ -10,8 +10,10 @@ whole ROI and over the lesion (its true mask):
 * `og`: the noisy input itself, the reference every other channel must beat;
 * `denoised`, `enhanced`: the variant's channels (for `sgan`, G1 and G2).
 
-A channel that invents texture or amplifies noise has an error above OG's; `ratio` columns
-divide by OG's error on the same lesions.
+A channel that invents texture or amplifies noise has an error above OG's; the `<channel>/og`
+columns divide its per-lesion RMSEs, pooled as a root mean square over the lesions, by OG's
+pooled the same way on the same lesions. Pooled, not a mean of per-lesion ratios: a lesion where OG is nearly exact (a high
+dose, a flat region) would make its ratio, and so the mean, explode.
 """
 
 from __future__ import annotations
@@ -54,6 +56,15 @@ def lesion_errors(item: CTItem, enhancer: Enhancer, window: WindowChoice = DEFAU
     return out
 
 
+def pooled_ratio(errors: np.ndarray, og_errors: np.ndarray) -> float:
+    """RMS over lesions of `errors` divided by that of OG's on the same lesions (module docstring);
+    NaN when there are none or OG's is zero."""
+    og_rms = float(np.sqrt(np.mean(np.square(og_errors)))) if len(og_errors) else 0.0
+    if og_rms == 0.0:
+        return float("nan")
+    return round(float(np.sqrt(np.mean(np.square(errors)))) / og_rms, 3)
+
+
 def table(items: list[CTItem], enhancers: dict[str, Enhancer], row_names: dict[str, str],
           window: WindowChoice = DEFAULT_CHOICE) -> tuple[list[dict], list[dict]]:
     """(rows: per variant, mean ± std RMSE of each channel and its ratio to OG's; failures)."""
@@ -75,6 +86,6 @@ def table(items: list[CTItem], enhancers: dict[str, Enhancer], row_names: dict[s
                 ok = np.isfinite(values)
                 row[f"{name} {region} RMSE (HU)"] = metrics.mean_std(values[ok])
                 if name != "og":
-                    row[f"{name}/og {region}"] = metrics.mean_std(values[ok] / np.maximum(og[ok], 1e-6))
+                    row[f"{name}/og {region}"] = pooled_ratio(values[ok], og[ok])
         rows.append(row)
     return rows, failures

@@ -84,4 +84,5 @@ def run_pipeline(config: PipelineConfig, train_base: training.TrainConfig, hnn_b
     stages.next("evaluating into %s", os.path.join(out, "eval"))
     return experiment.run_experiment(experiment.ExperimentConfig(
         input=root, output_dir=os.path.join(out, "eval"), models=models, hnn_model=hnn_model,
-        splits=config.eval_splits, window=config.window, grabcut_iterations=config.grabcut_iterations))
+        splits=config.eval_splits, window=config.window, grabcut_iterations=config.grabcut_iterations,
+        inference_precision=hnn_base.inference_precision))

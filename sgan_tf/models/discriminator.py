@@ -15,7 +15,7 @@ import tensorflow as tf
 from keras import layers
 
 from sgan_tf.models.generator import batch_norm
-from sgan_tf.models.precision import OUTPUT_DTYPE
+from sgan_tf.precision import OUTPUT_DTYPE
 
 PAPER_FILTERS = (64, 64, 128, 128, 256, 256, 512, 512)
 PAPER_STRIDES = (1, 2, 1, 2, 1, 2, 1, 2)

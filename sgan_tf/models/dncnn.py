@@ -14,7 +14,7 @@ from keras import layers
 
 from sgan_tf.models.generator import batch_norm
 from sgan_tf.models.inference import _conv, _fold, check_compute_dtype
-from sgan_tf.models.precision import OUTPUT_DTYPE
+from sgan_tf.precision import OUTPUT_DTYPE
 
 PAPER_DEPTH = 17
 

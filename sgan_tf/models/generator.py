@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from sgan_tf.models.precision import OUTPUT_DTYPE
+from sgan_tf.precision import OUTPUT_DTYPE
 
 
 def batch_norm() -> layers.BatchNormalization:

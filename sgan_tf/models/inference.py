@@ -9,7 +9,7 @@ numbers as `generator(x, training=False)` up to float rounding.
 `compute_dtype="bfloat16"` keeps bf16 copies of the folded weights and runs every layer but
 the last in bf16 (2x the fp32 matmul rate on CPUs with AVX512_BF16/AMX); the last layer and
 the global residual stay float32, so the output adds a bf16-computed correction to the exact
-input (`sgan_tf.models.precision`).
+input (`sgan_tf.precision`).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ import tensorflow as tf
 from keras import layers
 
 from sgan_tf.errors import UserError
-from sgan_tf.models.precision import OUTPUT_DTYPE
+from sgan_tf.precision import OUTPUT_DTYPE
 
 PAPER_FILTERS = (64, 128, 256, 512, 512)
 STAGE_CONVS = (2, 2, 3, 3, 3)

@@ -23,13 +23,12 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from sgan_tf import metrics, scale, variants
+from sgan_tf import metrics, precision, scale, variants
 from sgan_tf.data import ct
 from sgan_tf.data.ct import WindowChoice
 from sgan_tf.data.sources import CTItem, Source, open_lesion_source
 from sgan_tf.enhance import Enhancer
 from sgan_tf.errors import DataError, UserError
-from sgan_tf.models import precision
 from sgan_tf.segment import HNN_THRESHOLD, grabcut, hnn, hnn_data
 from sgan_tf.training import run_folder
 from sgan_tf.training.loop import RunSettings, Trainer, raise_failed, start_run
@@ -63,6 +62,7 @@ class HNNConfig(RunSettings):
     # Data.
     window: str = ct.DEFAULT_WINDOW
     grabcut_iterations: int = grabcut.ITERATIONS
+    inference_precision: str = precision.INFERENCE_DEFAULT  # of the models that make its composites
     train_steps: int = dataclasses.field(default=20_000, kw_only=True)
     stage: str = STAGE
 
@@ -219,7 +219,7 @@ def _train(config: HNNConfig, strategy: tf.distribute.Strategy) -> dict:
         for change in run_folder.check_compatible(config, saved, FIXED_FIELDS, DATA_FIELDS, "an HNN"):
             logging.warning("Resuming with changed data settings (%s): examples differ from the earlier run", change)
     source = open_lesion_source(config.data_dir, "--data_dir")
-    enhancer = Enhancer.for_variant(config.variant, config.models())
+    enhancer = Enhancer.for_variant(config.variant, config.models(), compute_dtype=config.inference_precision)
     trainer = HNNTrainer(config, strategy)
     start = trainer.initialise()
     if trainer.chief:

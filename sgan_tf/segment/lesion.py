@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from absl import logging
 
-from sgan_tf import __version__, outputs, variants
+from sgan_tf import __version__, outputs, precision, variants
 from sgan_tf.data import ct, dicom, dicom_seg, recist, sources, volumes
 from sgan_tf.data.ct import CTSlice, WindowChoice
 from sgan_tf.errors import DataError, UserError
@@ -61,12 +61,13 @@ def _recist_points(values: Sequence[float] | np.ndarray, shape: tuple[int, int],
 
 
 def _segment(image: CTSlice, points: np.ndarray, method: str, variant: str, models: Mapping[str, str | None] | None,
-             enhancer: Enhancer | None, window: WindowChoice, grabcut_iterations: int) -> np.ndarray:
+             enhancer: Enhancer | None, window: WindowChoice, grabcut_iterations: int,
+             compute_dtype: str = precision.INFERENCE_DEFAULT) -> np.ndarray:
     """The bool mask of the lesion marked by `points` on `image` (module docstring)."""
     from sgan_tf.enhance import Enhancer
 
     if enhancer is None:
-        enhancer = Enhancer.for_variant(variant, models)
+        enhancer = Enhancer.for_variant(variant, models, compute_dtype=compute_dtype)
     else:
         variant = enhancer.variant
     hnn_dirs = segmenters.hnn_models((models or {}).get("hnn")) if method == segmenters.HNNSegmenter.name else {}
@@ -194,7 +195,7 @@ def segment_one(config: segmenters.SegmentConfig) -> list[str]:
     points = _recist_points(config.recist, image.hu.shape, f"--recist on {item.describe()}")
     series = _series(source, items) if item.kind == sources.DicomSource.kind else None
     mask = _segment(image, points, config.method, config.variant, config.models, None, config.window,
-                    config.grabcut_iterations)
+                    config.grabcut_iterations, config.inference_precision)
     written = []
     try:  # the format's file first (it checks the most), the PNG, then the marker
         if series is not None:

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from absl import logging
 
-from sgan_tf import outputs, pretrained, progress, variants
+from sgan_tf import outputs, precision, pretrained, progress, variants
 from sgan_tf.data.ct import DEFAULT_CHOICE, WindowChoice
 from sgan_tf.data.deeplesion import read_mask_file
 from sgan_tf.data.sources import CTItem
@@ -168,6 +168,7 @@ class SegmentConfig:
     overwrite: bool = False
     recist: tuple[float, ...] | None = None  # one lesion's marks (8 numbers): sgan_tf/segment/lesion.py
     slice: int | None = None  # ... on this slice of the input
+    inference_precision: str = precision.INFERENCE_DEFAULT
 
 
 def segment_to_folder(config: SegmentConfig) -> list[str]:
@@ -192,7 +193,7 @@ def segment_to_folder(config: SegmentConfig) -> list[str]:
         if item.item_id in skipped:
             logging.info("%s: skipped, %s exists (use --overwrite)", item.item_id, item.slice_id)
     todo = [i for i in items if i.item_id not in skipped]
-    enhancer = Enhancer.for_variant(config.variant, config.models)
+    enhancer = Enhancer.for_variant(config.variant, config.models, compute_dtype=config.inference_precision)
     hnn_dirs = hnn_models(config.hnn_model) if config.method == HNNSegmenter.name else {}
     segmenter = segmenters_for(config.variant, hnn_dirs, config.grabcut_iterations).get(config.method)
     if segmenter is None:

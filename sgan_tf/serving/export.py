@@ -61,7 +61,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from sgan_tf import outputs, pretrained, scale, variants
+from sgan_tf import outputs, precision, pretrained, scale, variants
 from sgan_tf.data import ct, limits
 from sgan_tf.data.ct import NETWORK_WINDOW, Window
 from sgan_tf.enhance import Enhancer, GeneratorStage
@@ -337,6 +337,7 @@ class ExportConfig:
     max_batch_pixels: int = MAX_BATCH_PIXELS
     base_path: str | None = None
     overwrite: bool = False
+    inference_precision: str = precision.SERVING_DEFAULT  # the exported enhancer's compute dtype
 
 
 def hnn_run(value: str | None, variant: str | None) -> str:
@@ -372,7 +373,7 @@ def export_models(config: ExportConfig) -> list[str]:
         check_target(path, config.overwrite)
     outputs.check_writable(config.export_dir)
     if ENHANCER in targets:
-        enhancer = Enhancer.for_variant(config.variant, models)
+        enhancer = Enhancer.for_variant(config.variant, models, compute_dtype=config.inference_precision)
     if HNN in targets:
         run = hnn_run(hnn_model, config.hnn_variant)
         model, info = load_hnn_run(run)

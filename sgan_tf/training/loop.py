@@ -28,7 +28,7 @@ from absl import logging
 
 from sgan_tf import progress
 from sgan_tf.errors import NonFiniteLossError, UserError
-from sgan_tf.models.precision import PRECISIONS
+from sgan_tf.precision import PRECISIONS
 from sgan_tf.training import run_folder
 from sgan_tf.training.strategy import is_chief, worker_id
 

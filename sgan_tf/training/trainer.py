@@ -12,7 +12,7 @@ from sgan_tf import losses, models
 from sgan_tf.data import synthesis
 from sgan_tf.data.ct_pairs import CTPairs
 from sgan_tf.training import config as config_lib
-from sgan_tf.models import precision
+from sgan_tf import precision
 from sgan_tf.training import loop
 
 DatasetFn = Callable[[int, tf.distribute.InputContext], tf.data.Dataset]
