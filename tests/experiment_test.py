@@ -1,5 +1,6 @@
 """The segmentation experiment, segment_main and eval_main on a small set with true masks."""
 
+import dataclasses
 import json
 import os
 
@@ -9,7 +10,7 @@ import pytest
 
 from conftest import make_deeplesion, run_module
 from sgan_tf.evaluation import experiment
-from sgan_tf import variants
+from sgan_tf import pretrained, variants
 from sgan_tf.data.deeplesion import DeepLesionSet
 from sgan_tf.data.sources import DeepLesionSource
 from sgan_tf.enhance import Enhancer
@@ -235,3 +236,13 @@ def test_eval_main_needs_ground_truth_and_lesion_rows(lesion_set, tmp_path):
                          ("sgan_tf.cli.segment_main", [f"--output_dir={tmp_path / 'p2'}"])):
         proc = run_module(module, f"--input={lesion_set}", *args)
         assert proc.returncode == 2 and "no lesion rows" in proc.stderr, (module, proc.stderr[-2000:])
+
+
+def test_variants_choose_the_rows(lesion_set, tiny_models, tmp_path, monkeypatch):
+    config = experiment.ExperimentConfig(input=str(lesion_set), output_dir=str(tmp_path / "v"),
+                                         models=dict(tiny_models), splits=(3,), variants=("gan1", "og"))
+    assert [r["Input"] for r in experiment.run_experiment(config)["table1"]] == ["OG", "OG+GAN1"]
+    monkeypatch.setenv(pretrained.ENV_DIR, str(tmp_path / "nothing_ships"))
+    for asked, message in ((("og", "sharp"), "unknown sharp"), (("dncnn",), "dncnn need models")):
+        with pytest.raises(UserError, match=message):
+            experiment.run_experiment(dataclasses.replace(config, variants=asked, models={}))

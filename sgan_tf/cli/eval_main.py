@@ -36,6 +36,8 @@ flags.DEFINE_string("output_dir", None, "Tables and figures go here.")
 flags.DEFINE_string("pred_dir", None, "Instead: score this folder of predicted masks and print the result.")
 common.define_models("denoise", "enhance", "single", "dncnn", "hnn")
 flags.DEFINE_list("splits", ["3"], "Train_Val_Test values to evaluate (default: the test split).")
+flags.DEFINE_list("variants", None, "Only these rows of Tables 1 and 2 (default: every variant whose models are given "
+                  "or ship; sgan_tf/variants.py).")
 flags.DEFINE_integer("grabcut_iterations", grabcut.ITERATIONS, "GrabCut iterations.")
 common.define_window()
 flags.DEFINE_boolean("allow_nlm_fallback", True, "Without the bm3d package, run NL-means and report it as OG+NLM.")

@@ -47,6 +47,7 @@ class ExperimentConfig:
     window: str = DEFAULT_WINDOW
     allow_nlm_fallback: bool = True
     inference_precision: str = precision.INFERENCE_DEFAULT
+    variants: tuple[str, ...] | None = None  # rows to run (None: every variant whose models are given or ship)
 
 
 def _figure_cell(image: np.ndarray) -> np.ndarray:
@@ -103,6 +104,13 @@ def run_experiment(config: ExperimentConfig) -> dict:
     failures += no_truth
     hnn_dirs = segmenters.hnn_models(config.hnn_model)
     names = variants.available(config.models)
+    if config.variants is not None:
+        if unknown := [v for v in config.variants if v not in variants.NAMES]:
+            raise UserError(f"--variants: unknown {', '.join(unknown)}; use some of {', '.join(variants.NAMES)}")
+        if missing := [v for v in config.variants if v not in names]:
+            raise UserError(f"--variants: {', '.join(missing)} need models that are neither given nor shipped "
+                            f"(sgan_tf/variants.py)")
+        names = [n for n in names if n in config.variants]
     if unknown := sorted(set(hnn_dirs) - set(names)):
         logging.warning("HNN models for variants without their enhancement models are not used: %s", unknown)
     os.makedirs(config.output_dir, exist_ok=True)
