@@ -106,8 +106,15 @@ def test_the_installed_binaries_run_outside_the_checkout(installed):
     assert bad.returncode == 2 and "the presets are" in bad.stderr and "quickstart" in bad.stderr
 
 
-def test_the_installed_shipped_models_enhance(installed):
-    script = ("import numpy as np; from sgan_tf.enhance import Enhancer; e = Enhancer.pretrained(); "
-              "print(e.info['denoise_model']['model_dir']); print(e(np.full((24, 24), 40.0)).enhanced_hu.shape)")
+def test_the_installed_api_enhances_a_file_with_the_shipped_models(installed):
+    script = """
+import numpy as np, sgan_tf
+from sgan_tf.data import ct
+ct.write_hu_png("in.png", np.random.default_rng(0).normal(40, 25, (32, 32)))
+enhancer = sgan_tf.Enhancer.pretrained()
+enhancer(sgan_tf.load_ct("in.png")).save("out.png")
+print(enhancer.info["denoise_model"]["model_dir"])
+print(sgan_tf.load_ct("out.png").shape)
+"""
     out = installed.run("python", "-c", script).stdout.split("\n")
-    assert out[0].startswith(installed.venv) and out[1] == "(24, 24)", out
+    assert out[0].startswith(installed.venv) and out[1] == "(32, 32)", out
