@@ -35,11 +35,11 @@ CTImage(volume [3, 64, 64], spacing (0.7, 0.7) mm, source ct.nii.gz)
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 __version__ = "0.1.0"
 
-_EXPORTS = {  # name -> the module that defines it
+_EXPORTS = {  # name -> the module that defines it; a new export is one line here
     "CTImage": "sgan_tf.ct_image",
     "load_ct": "sgan_tf.ct_image",
     "Enhancer": "sgan_tf.enhance",
@@ -48,11 +48,6 @@ _EXPORTS = {  # name -> the module that defines it
     "WINDOWS": "sgan_tf.data.ct",
 }
 __all__ = sorted(_EXPORTS)
-
-if TYPE_CHECKING:  # for type checkers and IDEs; at run time `__getattr__` imports on first use
-    from sgan_tf.ct_image import CTImage, load_ct
-    from sgan_tf.data.ct import WINDOWS, Window
-    from sgan_tf.enhance import Enhancer, EnhanceResult
 
 
 def __getattr__(name: str) -> Any:

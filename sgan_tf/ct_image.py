@@ -25,6 +25,10 @@ DataError naming the file. Writers never overwrite an existing file unless `over
 CTImage(dicom [128, 128], spacing (0.661468, 0.661468) mm, source CT_small.dcm)
 >>> float(ct.hu.min()), float(ct.hu.max())
 (-896.0, 1167.0)
+>>> import os, tempfile
+>>> from sgan_tf import Enhancer
+>>> enhanced = Enhancer.pretrained()(ct)  # a CTImage on the same grid
+>>> enhanced.save(os.path.join(tempfile.mkdtemp(), "enhanced.dcm"))  # a derived slice of a new series
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 An `Enhancer` takes HU images (a lesion ROI or a whole slice, a batch of them, or a volume's
 axial slices) and returns, aligned at the zoomed size, OG, denoised, enhanced and the 3-channel
 composite (OG, denoised, enhanced), each in the network scale and in HU (`sgan_tf.data.ct`
-defines the scale); given a `CTImage` (`sgan_tf.load_ct`) it returns the enhanced `CTImage`. The order is the paper's: G1 runs at the native resolution, where the noise has the
-pixel scale it was trained on; OG and the G1 output are then enlarged by the zoom factor
-(bicubic), and G2 runs on the enlarged G1 output.
+defines the scale); given a `CTImage` (`sgan_tf.load_ct`) it returns the enhanced `CTImage`.
+The order is the paper's: G1 runs at the native resolution, where the noise has the pixel
+scale it was trained on; OG and the G1 output are then enlarged by the zoom factor (bicubic),
+and G2 runs on the enlarged G1 output.
 
 Each variant of the paper's comparison (sgan_tf/variants.py) uses this path with its own
 stages before and after the zoom; `Enhancer.for_variant` builds them from model folders, and
@@ -240,13 +241,17 @@ class Enhancer:
         """Enhance HU images at `zoom` (>= 1) through `window`: a [H, W] image, or a stack
         [N, H, W] (a batch, or a volume's axial slices, each enhanced as a slice; generators
         run on several at once) -> an EnhanceResult of arrays of the same rank at the zoomed
-        size. A `CTImage` (`sgan_tf.load_ct`) -> the enhanced CTImage on its own grid (zoom 1),
-        which `save` writes in the input's format and geometry."""
+        size (all channels of a stack are in memory at once). A `CTImage` (`sgan_tf.load_ct`) ->
+        the enhanced CTImage on its own grid (zoom 1), which `save` writes in the input's format
+        and geometry; its slices run a batch's worth at a time, keeping only the enhanced HU."""
         if isinstance(hu, CTImage):
             if zoom != 1.0:
                 raise UserError(f"zoom {zoom:g}: a CTImage is enhanced on its own grid; enhance its .hu to zoom")
-            result = self(hu.hu, 1.0, window)
-            return hu.with_hu(result.enhanced_hu, f"sgan-tf {variants.output_name(result.variant)}")
+            stack = hu.hu if hu.hu.ndim == 3 else hu.hu[None]
+            per_call = max(1, BATCH_PIXELS // (stack.shape[1] * stack.shape[2]))
+            enhanced = np.concatenate([self(stack[z: z + per_call], 1.0, window).enhanced_hu
+                                       for z in range(0, len(stack), per_call)])
+            return hu.with_hu(enhanced.reshape(hu.shape), f"sgan-tf {variants.output_name(self.variant)}")
         hu = np.asarray(hu, np.float32)
         if hu.ndim not in (2, 3) or 0 in hu.shape:
             raise DataError(f"expected a [H, W] HU image or a stack [N, H, W] of them, got shape {hu.shape}")
