@@ -16,8 +16,9 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["sgan_tf", "sgan_tf.*"]),
-    # The shipped models (weights, configs, model cards, figure): sgan_tf/pretrained/<name>/.
-    package_data={"sgan_tf.pretrained": ["*.md", "*.png", "*/*"]},
+    # The shipped models (weights, configs, model cards, figure): sgan_tf/pretrained/<name>/; the
+    # flag presets (--preset=NAME): sgan_tf/presets/*.flags.
+    package_data={"sgan_tf.pretrained": ["*.md", "*.png", "*/*"], "sgan_tf.presets": ["*.flags"]},
     install_requires=[
         "keras>=3.10,<4",
         "tensorboard>=2.21,<2.22",

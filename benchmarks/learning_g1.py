@@ -6,7 +6,7 @@ the noisy input; the output is clipped to [0, 1]; PSNR (peak 1) and SSIM are ave
 the 68 images. The noisy input scores 20.17 dB; published BM3D 28.57 dB, DnCNN-S 29.23 dB.
 
 A run to evaluate (paper-size G1, Train400 training images, BSD68 as validation):
-  train_main --stage=denoise --flagfile=flags/denoise.flags --vgg_weight=0 \
+  train_main --stage=denoise --preset=denoise --vgg_weight=0 \
       --data_dir=../shared/data/natural/Train400 --val_dir=../shared/data/natural/BSD68 \
       --model_dir=RUN --pretrain_steps=7000 --train_steps=10000 --checkpoint_every=500 --keep_checkpoints=40
 (--vgg_weight=0 on a machine without the ImageNet VGG weights; the schedule flags may be

@@ -1,7 +1,7 @@
 """Training steps of every GAN stage and DnCNN in fp32 and in mixed_bfloat16, in one run.
 
 Each stage trains at the paper's size (or, with --sizes=shipped, at the size of its
-flags/shipped_<stage>.flags) through GANTrainer.step on one fixed in-memory batch of 16, so
+shipped_<stage> preset, sgan_tf/presets) through GANTrainer.step on one fixed in-memory batch of 16, so
 only compute is timed: an MSE step and, for the GANs, an adversarial step (D update, then G
 update with MSE + VGG16 features + adversarial loss; VGG weights random, same FLOPs).
 FLOPs are counted on the traced fp32 step graph. Reported per stage and phase: steps/s in
@@ -17,12 +17,12 @@ import argparse
 import os
 import tempfile
 
-from common import REPO, best_time, flag_file_fields, graph_flops, matmul_gflops, write_result
+from common import best_time, flag_file_fields, graph_flops, matmul_gflops, write_result
 
 import numpy as np
 import tensorflow as tf
 
-from sgan_tf import training
+from sgan_tf import presets, training
 from sgan_tf.training import GANTrainer
 
 BATCH = 16
@@ -33,7 +33,7 @@ ARCHITECTURE = ("num_blocks", "filters", "crop_size", "disc_dense_units")
 def stage_config(stage: str, sizes: str, precision: str) -> training.TrainConfig:
     fields = {}
     if sizes == "shipped":
-        raw = flag_file_fields(os.path.join(REPO, "flags", f"shipped_{stage}.flags"), ARCHITECTURE + ("disc_filters",))
+        raw = flag_file_fields(presets.path(f"shipped_{stage}"), ARCHITECTURE + ("disc_filters",))
         fields = {k: int(v) for k, v in raw.items() if k in ARCHITECTURE}
         if "disc_filters" in raw:
             fields["disc_filters"] = tuple(int(v) for v in raw["disc_filters"].split(","))

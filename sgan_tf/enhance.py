@@ -1,10 +1,12 @@
 """Stacked enhancement of CT: OG -> G1 (denoise) -> per-lesion zoom -> G2 (enhance) -> composite.
 
-An `Enhancer` takes a HU image (a lesion ROI or a whole slice) and returns, aligned at the zoomed size, OG, denoised, enhanced and the 3-channel composite
-(OG, denoised, enhanced), each in the network scale and in HU (`sgan_tf.data.ct` defines the
-scale). The order is the paper's: G1 runs at the native resolution, where the noise has the
-pixel scale it was trained on; OG and the G1 output are then enlarged by the zoom factor
-(bicubic), and G2 runs on the enlarged G1 output.
+An `Enhancer` takes HU images (a lesion ROI or a whole slice, a batch of them, or a volume's
+axial slices) and returns, aligned at the zoomed size, OG, denoised, enhanced and the 3-channel
+composite (OG, denoised, enhanced), each in the network scale and in HU (`sgan_tf.data.ct`
+defines the scale); given a `CTImage` (`sgan_tf.load_ct`) it returns the enhanced `CTImage`.
+The order is the paper's: G1 runs at the native resolution, where the noise has the pixel
+scale it was trained on; OG and the G1 output are then enlarged by the zoom factor (bicubic),
+and G2 runs on the enlarged G1 output.
 
 Each variant of the paper's comparison (sgan_tf/variants.py) uses this path with its own
 stages before and after the zoom; `Enhancer.for_variant` builds them from model folders, and
@@ -12,7 +14,8 @@ stages before and after the zoom; `Enhancer.for_variant` builds them from model 
 
 Any image larger than `tile_size` runs tile by tile (`tiled_apply`): tiles overlap by the
 generator's receptive radius on each side plus a blending band, so memory stays bounded and
-the result equals untiled inference up to float rounding.
+the result equals untiled inference up to float rounding. The tiles (or whole images) of a
+batch go through the generator together, `BATCH_PIXELS` at a time.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ import dataclasses
 import math
 import os
 from collections.abc import Callable, Mapping
-from typing import ClassVar
+from typing import ClassVar, overload
 
 import numpy as np
 import tensorflow as tf
 
 from sgan_tf import precision, pretrained, scale, variants
+from sgan_tf.ct_image import CTImage
 from sgan_tf.data import limits
 from sgan_tf.data.ct import NETWORK_WINDOW, Window
 from sgan_tf.errors import DataError, UserError
@@ -36,6 +40,7 @@ from sgan_tf.training import run_folder
 
 TILE_SIZE = 256
 BLEND = 16
+BATCH_PIXELS = 4 * TILE_SIZE**2  # pixels per generator call: four full tiles, or more smaller images
 
 
 def tile_starts(length: int, tile: int, stride: int) -> list[int]:
@@ -61,48 +66,61 @@ def _edge_weights(tile: int, start: int, length: int, margin: int, blend: int) -
 
 
 def tiled_apply(
-    fn: Callable[[np.ndarray], np.ndarray], image: np.ndarray, tile: int, margin: int, blend: int = BLEND
+    fn: Callable[[np.ndarray], np.ndarray], images: np.ndarray, tile: int, margin: int, blend: int = BLEND,
+    batch_pixels: int = BATCH_PIXELS,
 ) -> np.ndarray:
-    """fn over a [H, W] image in tile x tile pieces. Neighbouring tiles overlap by 2*margin+blend;
-    each keeps the pixels at least `margin` from its inner edges and the two are cross-faded
-    over `blend` pixels. With margin >= fn's receptive radius the result is fn(image)."""
-    h, w = image.shape
+    """fn over images [N, H, W] in tile x tile pieces; `fn` maps a stack of equal-size pieces
+    [B, h, w] to [B, h, w], called with about `batch_pixels` pixels at a time (at least one
+    piece). Neighbouring tiles overlap by 2*margin+blend; each keeps the pixels at least `margin`
+    from its inner edges and the two are cross-faded over `blend` pixels. With margin >= fn's
+    receptive radius the result is fn(images)."""
+    n, h, w = images.shape
     if h <= tile and w <= tile:
-        return fn(image)
+        per_call = max(1, batch_pixels // (h * w))
+        return np.concatenate([fn(images[i: i + per_call]) for i in range(0, n, per_call)]).astype(np.float32)
     stride = tile - 2 * margin - blend
     if stride <= 0:
         raise UserError(f"tile size {tile} is too small for a {margin}-pixel margin (need > {2 * margin + blend})")
     th, tw = min(tile, h), min(tile, w)
-    out = np.zeros((h, w), np.float32)
+    weights = {(y, x): _edge_weights(th, y, h, margin, blend)[:, None] * _edge_weights(tw, x, w, margin, blend)[None, :]
+               for y in tile_starts(h, th, stride) for x in tile_starts(w, tw, stride)}
     weight = np.zeros((h, w), np.float32)
-    for y in tile_starts(h, th, stride):
-        wy = _edge_weights(th, y, h, margin, blend)
-        for x in tile_starts(w, tw, stride):
-            wx = _edge_weights(tw, x, w, margin, blend)
-            wgt = wy[:, None] * wx[None, :]
-            out[y: y + th, x: x + tw] += wgt * fn(image[y: y + th, x: x + tw])
-            weight[y: y + th, x: x + tw] += wgt
+    for (y, x), wgt in weights.items():
+        weight[y: y + th, x: x + tw] += wgt
+    out = np.zeros((n, h, w), np.float32)
+    pieces = [(i, y, x) for i in range(n) for y, x in weights]
+    per_call = max(1, batch_pixels // (th * tw))
+    for start in range(0, len(pieces), per_call):
+        chunk = pieces[start: start + per_call]
+        results = fn(np.stack([images[i, y: y + th, x: x + tw] for i, y, x in chunk]))
+        for (i, y, x), result in zip(chunk, results):
+            out[i, y: y + th, x: x + tw] += weights[y, x] * result
     return out / weight
 
 
 @dataclasses.dataclass
 class GeneratorStage:
-    """A trained generator as a [H, W] -> [H, W] map on the network scale, tiled when large."""
+    """A trained generator as a map on the network scale of a [H, W] image, or of a stack
+    [N, H, W] (run in batches), to the same shape; tiled when large."""
 
     module: FoldedGenerator | FoldedDnCNN
     info: dict  # source model_dir, checkpoint, step: recorded in sidecars
     tile_size: int = TILE_SIZE
+    batch_pixels: int = BATCH_PIXELS
 
     def __post_init__(self):
-        # One trace for every image size: ROIs all differ in size.
-        self._fn = tf.function(self.module.__call__, input_signature=[tf.TensorSpec([1, None, None, 1], tf.float32)])
+        # One trace for every batch and image size: ROIs all differ in size.
+        self._fn = tf.function(self.module.__call__, input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)])
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        return self._fn(tf.constant(x[None, :, :, None], tf.float32)).numpy()[0, :, :, 0]
+        """[B, H, W] -> [B, H, W], unclipped and untiled."""
+        return self._fn(tf.constant(x[..., None], tf.float32)).numpy()[..., 0]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        out = tiled_apply(self._run, x.astype(np.float32), self.tile_size, self.module.receptive_radius)
-        return np.clip(out, 0.0, 1.0)
+        x = np.asarray(x, np.float32)
+        out = tiled_apply(self._run, x if x.ndim == 3 else x[None], self.tile_size, self.module.receptive_radius,
+                          batch_pixels=self.batch_pixels)
+        return np.clip(out if x.ndim == 3 else out[0], 0.0, 1.0)
 
 
 def load_stage(path: str, checkpoint: str | None = None, tile_size: int = TILE_SIZE,
@@ -124,7 +142,7 @@ def load_stage(path: str, checkpoint: str | None = None, tile_size: int = TILE_S
 @dataclasses.dataclass
 class EnhanceResult:
     """Aligned channels at the zoomed size: `<name>` on the network scale, `<name>_hu` in HU,
-    for each name in `CHANNELS`, the composite's order."""
+    for each name in `CHANNELS`, the composite's order; each [H, W], or [N, H, W] for a stack."""
 
     CHANNELS: ClassVar[tuple[str, ...]] = ("og", "denoised", "enhanced")
 
@@ -140,7 +158,7 @@ class EnhanceResult:
 
     @property
     def composite(self) -> np.ndarray:
-        """[H, W, 3] network scale: (OG, denoised, enhanced)."""
+        """[H, W, 3] (or [N, H, W, 3]) network scale: (OG, denoised, enhanced)."""
         return np.stack([getattr(self, name) for name in self.CHANNELS], axis=-1)
 
     @property
@@ -151,8 +169,33 @@ class EnhanceResult:
 Stage = Callable[[np.ndarray], np.ndarray]
 
 
+def _apply(stage: Stage, images: np.ndarray) -> np.ndarray:
+    """A stage on a stack [N, H, W]: a generator in batches, any other stage image by image."""
+    if isinstance(stage, GeneratorStage):
+        return stage(images)
+    return np.stack([stage(image) for image in images])
+
+
+def _zoom(images: np.ndarray, height: int, width: int) -> np.ndarray:
+    return np.stack([scale.zoom_cubic(image, height, width) for image in images])
+
+
 class Enhancer:
-    """The stacked enhancement of one variant; call it on HU images."""
+    """The stacked enhancement of one variant; call it on HU images (`__call__`).
+
+    >>> import numpy as np
+    >>> enhancer = Enhancer.pretrained()  # the shipped G1 and G2 (sgan_tf/pretrained)
+    >>> slice_hu = np.random.default_rng(0).normal(40, 25, (64, 64))  # noisy soft tissue, HU
+    >>> result = enhancer(slice_hu)
+    >>> result.enhanced_hu.shape, result.composite.shape
+    ((64, 64), (64, 64, 3))
+    >>> bool(result.denoised_hu.std() < slice_hu.std())  # G1 removed noise
+    True
+    >>> enhancer(np.stack([slice_hu] * 3)).enhanced_hu.shape  # a batch, or a volume's axial slices
+    (3, 64, 64)
+    >>> enhancer(slice_hu, zoom=2).enhanced_hu.shape  # G2 runs after a 2x bicubic zoom
+    (128, 128)
+    """
 
     def __init__(self, before_zoom: Stage | None, after_zoom: Stage | None, variant: str, info: dict | None = None):
         self.before_zoom = before_zoom
@@ -191,27 +234,46 @@ class Enhancer:
         return cls.for_variant(variant, {name: pretrained.PRETRAINED for name in variants.get(variant).needs},
                                **kwargs)
 
-    def __call__(self, hu: np.ndarray, zoom: float = 1.0, window: Window = NETWORK_WINDOW) -> EnhanceResult:
-        """Enhance a [H, W] HU image at `zoom` (>= 1) through `window`."""
+    @overload
+    def __call__(self, hu: np.ndarray, zoom: float = 1.0, window: Window = NETWORK_WINDOW) -> EnhanceResult: ...
+
+    @overload
+    def __call__(self, hu: CTImage, zoom: float = 1.0, window: Window = NETWORK_WINDOW) -> CTImage: ...
+
+    def __call__(self, hu, zoom=1.0, window=NETWORK_WINDOW):
+        """Enhance HU images at `zoom` (>= 1) through `window`: a [H, W] image, or a stack
+        [N, H, W] (a batch, or a volume's axial slices, each enhanced as a slice; generators
+        run on several at once) -> an EnhanceResult of arrays of the same rank at the zoomed
+        size (all channels of a stack are in memory at once). A `CTImage` (`sgan_tf.load_ct`) ->
+        the enhanced CTImage on its own grid (zoom 1), which `save` writes in the input's format
+        and geometry; its slices run a batch's worth at a time, keeping only the enhanced HU."""
+        if isinstance(hu, CTImage):
+            if zoom != 1.0:
+                raise UserError(f"zoom {zoom:g}: a CTImage is enhanced on its own grid; enhance its .hu to zoom")
+            stack = hu.hu if hu.hu.ndim == 3 else hu.hu[None]
+            per_call = max(1, BATCH_PIXELS // (stack.shape[1] * stack.shape[2]))
+            enhanced = np.concatenate([self(stack[z: z + per_call], 1.0, window).enhanced_hu
+                                       for z in range(0, len(stack), per_call)])
+            return hu.with_hu(enhanced.reshape(hu.shape), f"sgan-tf {variants.output_name(self.variant)}")
         hu = np.asarray(hu, np.float32)
-        if hu.ndim != 2:
-            raise DataError(f"expected a [H, W] HU image, got shape {hu.shape}")
+        if hu.ndim not in (2, 3) or 0 in hu.shape:
+            raise DataError(f"expected a [H, W] HU image or a stack [N, H, W] of them, got shape {hu.shape}")
         if not np.all(np.isfinite(hu)):
             raise DataError(f"image has {int((~np.isfinite(hu)).sum())} NaN/inf pixels")
         if not 1.0 <= zoom < math.inf:
             raise UserError(f"zoom {zoom}: must be a finite number >= 1 (the zoom only enlarges)")
-        size_h, size_w = scale.zoomed_size(hu.shape, zoom)
-        limits.check_pixels(size_w, size_h, f"the {hu.shape[1]}x{hu.shape[0]} image zoomed {zoom:g}x")
-        og = window.to_unit(hu)
-        first = self.before_zoom(og) if self.before_zoom else og
-        og_hu_z, og_z, first_z = (scale.zoom_cubic(a, size_h, size_w) for a in (hu, og, first))
+        stack = hu if hu.ndim == 3 else hu[None]
+        size_h, size_w = scale.zoomed_size(stack.shape[1:], zoom)
+        limits.check_pixels(size_w, size_h, f"the {stack.shape[2]}x{stack.shape[1]} image zoomed {zoom:g}x")
+        og = window.to_unit(stack)
+        first = _apply(self.before_zoom, og) if self.before_zoom else og
+        og_hu_z, og_z, first_z = (_zoom(a, size_h, size_w) for a in (stack, og, first))
         og_z, first_z = np.clip(og_z, 0, 1), np.clip(first_z, 0, 1)
-        second = self.after_zoom(first_z) if self.after_zoom else first_z
+        second = _apply(self.after_zoom, first_z) if self.after_zoom else first_z
         if self.before_zoom is None and self.after_zoom is not None:
             first_z = second  # single GAN: one output fills both channels
-        return EnhanceResult(
-            og=og_z, denoised=first_z, enhanced=second,
-            og_hu=og_hu_z, denoised_hu=window.output_hu(first_z, og_hu_z),
-            enhanced_hu=window.output_hu(second, og_hu_z),
-            zoom=float(zoom), window=window, variant=self.variant,
-        )
+        channels = dict(og=og_z, denoised=first_z, enhanced=second, og_hu=og_hu_z,
+                        denoised_hu=window.output_hu(first_z, og_hu_z), enhanced_hu=window.output_hu(second, og_hu_z))
+        if hu.ndim == 2:
+            channels = {name: array[0] for name, array in channels.items()}
+        return EnhanceResult(**channels, zoom=float(zoom), window=window, variant=self.variant)

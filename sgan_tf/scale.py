@@ -79,8 +79,8 @@ def edge_weight_tf(unit: tf.Tensor) -> tf.Tensor:
 
 
 def _spatial_axes(ndim: int) -> tuple[int, ...]:
-    """[W] -> (0,); [H, W] -> (0, 1); [N, H, W, C] -> (1, 2)."""
-    return {1: (0,), 2: (0, 1), 4: (1, 2)}[ndim]
+    """[W] -> (0,); [H, W] -> (0, 1); [N, H, W] and [N, H, W, C] -> (1, 2)."""
+    return {1: (0,), 2: (0, 1), 3: (1, 2), 4: (1, 2)}[ndim]
 
 
 def smooth_unit(unit: np.ndarray) -> np.ndarray:

@@ -45,7 +45,7 @@ def test_multi_worker_two_local_processes_train_and_checkpoint(tmp_path):
     model_dir = tmp_path / "run"
     args = [
         sys.executable, "-m", "sgan_tf.cli.train_main", "--stage=denoise", "--strategy=multi_worker",
-        "--flagfile=flags/quickstart.flags", f"--model_dir={model_dir}", "--train_steps=2", "--pretrain_steps=1",
+        "--preset=quickstart", f"--model_dir={model_dir}", "--train_steps=2", "--pretrain_steps=1",
         "--num_blocks=1", "--filters=4", "--crop_size=16", "--batch_size=4", "--num_val_pairs=2",
         "--checkpoint_every=2", "--vgg_weight=0",
     ]

@@ -1,5 +1,6 @@
 """Stacked enhancement: tiling equivalence, shapes and alignment with tiny trained models, variants."""
 
+import dataclasses
 import os
 
 import cv2
@@ -35,24 +36,36 @@ def test_tile_origins_cover_the_image_with_full_tiles():
 @pytest.mark.parametrize("shape", [(300, 257), (72, 200), (513, 73)])
 def test_tiled_inference_equals_untiled(random_stage, shape):
     x = np.random.default_rng(0).random(shape).astype(np.float32)
-    full = np.clip(random_stage._run(x), 0, 1)
+    full = np.clip(random_stage._run(x[None])[0], 0, 1)
     tiled = random_stage(x)
     assert np.abs(full - x).mean() > 0.05  # the model really changes the image
     np.testing.assert_allclose(tiled, full, atol=1e-5)
 
 
+def test_stacks_run_in_batches_and_equal_each_image_alone(random_stage):
+    images = np.random.default_rng(1).random((5, 150, 100)).astype(np.float32)  # 6 tiles of 72 each
+    batched = dataclasses.replace(random_stage, batch_pixels=4 * 72 * 72)(images)
+    assert batched.shape == images.shape
+    for image, out in zip(images, batched):
+        np.testing.assert_allclose(out, np.clip(random_stage._run(image[None])[0], 0, 1), atol=1e-5)
+    small = np.random.default_rng(2).random((3, 20, 30)).astype(np.float32)  # untiled, two calls of 2 and 1
+    np.testing.assert_allclose(dataclasses.replace(random_stage, batch_pixels=1300)(small),
+                               np.clip(random_stage._run(small), 0, 1), atol=1e-5)
+
+
 def test_tiles_blend_with_weights_that_sum_to_one():
     calls = []
 
-    def record(tile):
-        calls.append(tile.shape)
-        return np.ones_like(tile)
+    def record(tiles):
+        calls.append(tiles.shape)
+        return np.ones_like(tiles)
 
-    out = enhance.tiled_apply(record, np.zeros((200, 150), np.float32), tile=64, margin=8, blend=8)
+    out = enhance.tiled_apply(record, np.zeros((2, 200, 150), np.float32), tile=64, margin=8, blend=8,
+                              batch_pixels=3 * 64 * 64)
     np.testing.assert_allclose(out, 1.0, atol=1e-6)
-    assert len(calls) > 4 and all(c == (64, 64) for c in calls)
+    assert sum(c[0] for c in calls) > 8 and all(c[1:] == (64, 64) and c[0] <= 3 for c in calls)
     with pytest.raises(UserError, match="too small"):
-        enhance.tiled_apply(record, np.zeros((200, 200), np.float32), tile=32, margin=12, blend=8)
+        enhance.tiled_apply(record, np.zeros((1, 200, 200), np.float32), tile=32, margin=12, blend=8)
 
 
 def _disk_image(size=40, center=(24, 15), radius=4):
@@ -118,7 +131,7 @@ def test_bad_images_and_model_dirs_are_refused(tiny_models, tmp_path):
     with pytest.raises(DataError, match="1 NaN/inf"):
         enh(bad)
     with pytest.raises(DataError, match="shape"):
-        enh(np.zeros((4, 4, 3)))
+        enh(np.zeros((4, 4, 3, 1)))
     with pytest.raises(UserError, match="only enlarges"):
         enh(_disk_image(), zoom=0.5)
     with pytest.raises(UserError, match="not a training model_dir"):
@@ -150,6 +163,18 @@ def test_hu_outputs_keep_the_input_outside_the_window():
         inside = (unit > 0.1) & (unit < 0.9)
         np.testing.assert_allclose(out[inside], ct.NETWORK_WINDOW.to_hu(unit[inside]), rtol=1e-6)
         assert out[:6].max() < -900 and out[-6:].min() > 1100
+
+
+def test_a_stack_through_any_stage_equals_each_image_alone():
+    """Stages that are not generators (classical filters, here a stand-in) take one image at a time."""
+    smooth = lambda x: np.clip(cv2.GaussianBlur(x, (5, 5), 1.0), 0.0, 1.0)  # noqa: E731  [H, W] only
+    stack = np.stack([_disk_image(), _disk_image(center=(10, 20)), _disk_image() - 300])
+    together = enhance.Enhancer(smooth, smooth, "sgan")(stack, 1.5)
+    assert together.enhanced_hu.shape == (3, 60, 60) and together.composite_hu.shape == (3, 60, 60, 3)
+    for image, out in zip(stack, together.composite_hu):
+        np.testing.assert_allclose(out, enhance.Enhancer(smooth, smooth, "sgan")(image, 1.5).composite_hu, atol=1e-4)
+    with pytest.raises(DataError, match=r"got shape \(0, 40, 40\)"):
+        enhance.Enhancer.for_variant("og")(stack[:0])
 
 
 def test_zoom_must_be_finite_and_the_zoomed_image_within_the_cap(max_pixels):

@@ -63,7 +63,7 @@ def test_imagenet_offline_gives_a_clear_error(tmp_path):
         "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9", "NO_PROXY": "",
     }
     proc = run_module(
-        "sgan_tf.cli.train_main", "--stage=denoise", "--flagfile=flags/quickstart.flags",
+        "sgan_tf.cli.train_main", "--stage=denoise", "--preset=quickstart",
         f"--model_dir={tmp_path / 'run'}", "--vgg_weights=imagenet", "--vgg_weight=1e-5", env=env,
     )
     assert proc.returncode == 2, proc.stderr[-2000:]

@@ -9,7 +9,7 @@ from conftest import run_module
 
 def test_pipeline_runs_every_stage_and_prints_both_tables(tmp_path):
     out = tmp_path / "pipe"
-    args = ["--flagfile=flags/quickstart.flags", f"--output_dir={out}", "--num_slices=24", "--image_size=128",
+    args = ["--preset=quickstart", f"--output_dir={out}", "--num_slices=24", "--image_size=128",
             "--train_steps=4", "--pretrain_steps=2", "--checkpoint_every=4", "--val_every=4",
             "--hnn_variants=og,sgan", "--eval_splits=1,2,3"]
     proc = run_module("sgan_tf.cli.pipeline_main", *args, timeout=600)

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import run_module
 
-TINY = ["--flagfile=flags/quickstart.flags", "--num_blocks=1", "--filters=4", "--crop_size=16", "--batch_size=4",
+TINY = ["--preset=quickstart", "--num_blocks=1", "--filters=4", "--crop_size=16", "--batch_size=4",
         "--num_val_pairs=2", "--log_every=1"]
 
 

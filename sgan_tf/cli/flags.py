@@ -9,9 +9,10 @@
   `--inference_precision` (their compute dtype).
 - `ints`, `floats`: list flags parsed one way, with a UserError naming the flag.
 - `from_flags`: a configuration dataclass from the flags named like its fields.
-- `run(main, doc)` (`entry_point` for setup.py): `--help` prints the binary's docstring and its
-  own flags (exit 0; absl's --helpfull stays), then `app.run(main)`; errors are reported by
-  `errors.reported`.
+- `run(main, doc)` (`entry_point` for setup.py): `--preset=NAME` becomes the preset's
+  `--flagfile` (sgan_tf/presets; an unknown name exits 2 listing the presets), `--help` prints
+  the binary's docstring and its own flags (exit 0; absl's --helpfull stays), then
+  `app.run(main)`; errors are reported by `errors.reported`.
 """
 
 from __future__ import annotations
@@ -19,15 +20,16 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging as std_logging
+import os
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from absl import app, flags
 
-from sgan_tf import precision, pretrained, variants
+from sgan_tf import precision, presets, pretrained, variants
 from sgan_tf.data import ct, limits
-from sgan_tf.errors import UserError
+from sgan_tf.errors import EXIT_USER_ERROR, UserError
 
 FLAGS = flags.FLAGS
 HELP_ARGS = ("--help", "-h", "-?", "--helpshort", "-help")
@@ -142,7 +144,9 @@ def own_help(doc: str) -> str:
         for flag in sorted(by_module[module], key=lambda f: f.name):
             default = "" if flag.default is None else f" (default: {flag.default_as_str})"
             parts.append(f"  --{flag.name}: {flag.help}{default}")
-    parts += ["", "absl's flags: --flagfile=FILE, --verbosity=N (1 and above also show TensorFlow's log), "
+    parts += ["", f"--preset=NAME: a shipped flag file (sgan_tf/presets), one of {', '.join(presets.names())}; "
+              "flags after it override it.",
+              "absl's flags: --flagfile=FILE, --verbosity=N (1 and above also show TensorFlow's log), "
               "--helpfull (every flag)."]
     return "\n".join(parts)
 
@@ -154,9 +158,13 @@ def _quiet_libraries() -> None:
 
 
 def run(main: Callable[[list[str]], int], doc: str | None) -> None:
-    """A binary's entry point: --help (module docstring), then absl's app.run(main) with the
-    pixel cap and log levels applied before main."""
-    argv = sys.argv
+    """A binary's entry point: presets expanded, --help (module docstring), then absl's
+    app.run(main) with the pixel cap and log levels applied before main."""
+    try:
+        sys.argv = argv = sys.argv[:1] + presets.expand(sys.argv[1:])
+    except UserError as e:
+        print(f"{os.path.splitext(os.path.basename(sys.argv[0]))[0]}: error: {e}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
     if any(arg in HELP_ARGS for arg in argv[1: argv.index("--") if "--" in argv else None]):
         print(own_help(doc or ""))
         sys.exit(0)

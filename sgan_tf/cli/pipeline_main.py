@@ -7,13 +7,13 @@ the simulated set.
 Examples:
 
   # The quickstart: tiny models on built-in data, about 10 minutes on 2 CPU cores:
-  pipeline_main --flagfile=flags/quickstart.flags --output_dir=runs/pipeline
+  pipeline_main --preset=quickstart --output_dir=runs/pipeline
 
   # The shipped models on a simulated set (the default when they all ship):
   pipeline_main --models=pretrained --output_dir=runs/shipped
 
   # On your DeepLesion-layout set with ground-truth masks instead of a simulated one:
-  pipeline_main --flagfile=flags/quickstart.flags --input=/data/my_set --output_dir=runs/my_set
+  pipeline_main --preset=quickstart --input=/data/my_set --output_dir=runs/my_set
 
 It takes train_main's flags (the same flag files work; they apply to every stage, with each
 stage's own defaults for --num_blocks and --crop_size when a flag file leaves them unset) plus

@@ -5,14 +5,14 @@ and G2 on CT in rounds (--stage=finetune, sgan_tf/finetune/rounds.py).
 Examples:
 
   # Quickstart on scikit-image's bundled photographs, tiny models, about a minute on a CPU:
-  train_main --stage=denoise --flagfile=flags/quickstart.flags --model_dir=/tmp/sgan/denoise
+  train_main --stage=denoise --preset=quickstart --model_dir=/tmp/sgan/denoise
 
   # Paper settings on a folder of natural images (e.g. DIV2K), all local GPUs:
-  train_main --stage=enhance --flagfile=flags/enhance.flags --data_dir=/data/DIV2K \
+  train_main --stage=enhance --preset=enhance --data_dir=/data/DIV2K \
       --model_dir=/runs/enhance --strategy=mirrored
 
   # The HNN lesion segmenter on GrabCut labels of a variant's composites (a DeepLesion-layout set):
-  train_main --stage=hnn --flagfile=flags/hnn.flags --data_dir=/data/DeepLesion --variant=sgan \
+  train_main --stage=hnn --preset=hnn --data_dir=/data/DeepLesion --variant=sgan \
       --denoise_model=/runs/denoise --enhance_model=/runs/enhance --model_dir=/runs/hnn_sgan
 
   # Fine-tuning rounds on CT lesion ROIs (the paper's transfer learning); the source runs stay as
