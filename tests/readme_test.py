@@ -47,7 +47,7 @@ _TRAIN = ["--num_blocks=3", "--filters=8", "--disc_filters=4,4,8,8,8,8,16,16", "
           "--checkpoint_every=2", "--val_every=2", "--log_every=1", "--vgg_weights=none",
           "--hnn_input_size=32", "--hnn_filters=4,4,8,8,8", "--hnn_backbone_weights=none"]
 TINY = {  # appended to each binary's README command line
-    "pipeline_main": _TRAIN + ["--num_slices=8", "--image_size=128", "--eval_splits=1,2,3", "--hnn_variants=og"],
+    "pipeline_main": _TRAIN + ["--num_slices=4", "--image_size=128", "--eval_splits=1,2,3", "--hnn_variants=og"],
     "train_main": _TRAIN,
     "eval_main": ["--splits=1,2,3"],
     "enhance_main": [],
