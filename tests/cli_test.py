@@ -1,12 +1,15 @@
 """The binaries' shared behaviour (sgan_tf/cli): --help, list flags, flags into dataclasses."""
 
 import dataclasses
+import logging
+import os
 
 import pytest
 from absl import flags
+from absl import logging as absl_logging
 
 from conftest import run_module
-from sgan_tf.cli import _verbosity
+from sgan_tf.cli import QuietTensorFlow, _verbosity
 from sgan_tf.cli import flags as common
 from sgan_tf.errors import UserError
 
@@ -33,6 +36,18 @@ def test_help_lists_the_shared_flags_of_its_binary():
 def test_verbosity_is_read_before_tensorflow_loads():
     assert _verbosity([]) == 0 and _verbosity(["--verbosity=1"]) == 1 and _verbosity(["-v", "2"]) == 2
     assert _verbosity(["--verbosity", "x"]) == 0
+
+
+def test_tensorflow_info_lines_are_dropped_and_its_warnings_and_ours_kept():
+    def record(level: int, path: str) -> logging.LogRecord:
+        return logging.LogRecord("absl", level, path, 1, "message", (), None)
+
+    tf_file = os.path.join("site-packages", "tensorflow", "python", "checkpoint", "functional_saver.py")
+    quiet = QuietTensorFlow()
+    assert not quiet.filter(record(logging.INFO, tf_file))  # "Sharding callback duration ..."
+    assert quiet.filter(record(logging.WARNING, tf_file))
+    assert quiet.filter(record(logging.INFO, os.path.join("sgan_tf", "training", "loop.py")))
+    assert isinstance(absl_logging.get_absl_logger(), absl_logging.ABSLLogger)  # log lines keep their file:line
 
 
 def test_list_flags_and_dataclasses_from_flags():

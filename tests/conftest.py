@@ -96,6 +96,20 @@ def tiny_models(tmp_path_factory) -> dict[str, str]:
     return dirs
 
 
+@pytest.fixture(scope="session")
+def shipped(tiny_models, tmp_path_factory) -> str:
+    """A folder of shipped models ($SGAN_PRETRAINED_DIR) holding tiny G1 and G2 (version 0.9);
+    no single GAN, DnCNN or HNN ships."""
+    from sgan_tf import pretrained
+
+    folder = tmp_path_factory.mktemp("shipped")
+    for name in ("denoise", "enhance"):
+        proc = run_module("sgan_tf.pretrained", f"--name={name}", f"--model_dir={tiny_models[name]}", "--version=0.9",
+                          env={pretrained.ENV_DIR: str(folder)})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    return str(folder)
+
+
 def make_deeplesion(root, shapes=((96, 96),) * 4, lesion_types=(4, 5, 1, 2), border=False) -> list:
     """A small DeepLesion-layout set: one disk lesion per slice, masks/ beside Images_png/.
     With border=True the first lesion touches the image edge. Returns the LesionRecords."""

@@ -5,6 +5,7 @@ import json
 import os
 
 from conftest import run_module
+from sgan_tf import pretrained
 
 
 def test_pipeline_runs_every_stage_and_prints_both_tables(tmp_path):
@@ -31,12 +32,26 @@ def test_pipeline_runs_every_stage_and_prints_both_tables(tmp_path):
     assert "Stage 1 of 7: training denoise" in rerun.stderr and "Stage 7 of 7: evaluating" in rerun.stderr
 
 
-def test_pipeline_with_shipped_models_trains_nothing_and_needs_them(tmp_path):
+def test_pipeline_with_shipped_models_trains_nothing_and_runs_the_rows_they_make(tmp_path, shipped):
+    from conftest import make_deeplesion
+
+    make_deeplesion(str(tmp_path / "set"))
+    proc = run_module("sgan_tf.cli.pipeline_main", "--models=pretrained", f"--input={tmp_path / 'set'}",
+                      f"--output_dir={tmp_path / 'out'}", "--eval_splits=1,2,3", env={pretrained.ENV_DIR: shipped})
+    assert proc.returncode == 0 and "Stage 1 of 1: evaluating" in proc.stderr, proc.stderr[-2000:]
+    assert "not shipped, so the rows that need them are left out: single, dncnn, hnn" in proc.stderr
+    for row in ("| OG |", "| OG+GAN1 |", "| OG+SGAN |"):  # the shipped G1 and G2 make these
+        assert row in proc.stdout
+    assert "| OG+GAN |" not in proc.stdout and "| OG+DnCNN |" not in proc.stdout
+    assert not os.path.exists(tmp_path / "out" / "models")
+
+
+def test_pipeline_with_shipped_models_needs_one(tmp_path):
     from conftest import make_deeplesion
 
     make_deeplesion(str(tmp_path / "set"))
     proc = run_module("sgan_tf.cli.pipeline_main", "--models=pretrained", f"--input={tmp_path / 'set'}",
                       f"--output_dir={tmp_path / 'out'}")
-    assert proc.returncode == 2 and "Stage 1 of 1: evaluating" in proc.stderr, proc.stderr[-2000:]
-    assert "model is not shipped with this sgan-tf (shipped: none)" in proc.stderr
-    assert not os.path.exists(tmp_path / "out" / "models")
+    assert proc.returncode == 2 and "--models=pretrained: no model ships with this sgan-tf" in proc.stderr, \
+        proc.stderr[-2000:]
+    assert not os.path.exists(tmp_path / "out")

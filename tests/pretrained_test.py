@@ -13,17 +13,6 @@ from sgan_tf.enhance import Enhancer
 from sgan_tf.errors import UserError
 
 
-@pytest.fixture(scope="module")
-def shipped(tiny_models, tmp_path_factory):
-    """A folder of shipped models holding tiny G1 and G2 (version 0.9); no single GAN ships."""
-    folder = tmp_path_factory.mktemp("shipped")
-    for name in ("denoise", "enhance"):
-        proc = run_module("sgan_tf.pretrained", f"--name={name}", f"--model_dir={tiny_models[name]}", "--version=0.9",
-                          env={pretrained.ENV_DIR: str(folder)})
-        assert proc.returncode == 0, proc.stderr[-2000:]
-    return str(folder)
-
-
 def test_packaged_models_load_by_default_and_by_name(shipped, monkeypatch, tiny_models):
     monkeypatch.setenv(pretrained.ENV_DIR, shipped)
     assert pretrained.is_shipped("denoise") and not pretrained.is_shipped("single")

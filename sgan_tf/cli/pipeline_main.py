@@ -1,8 +1,8 @@
 r"""The paper's experiment end to end: simulate a lesion set, train G1, G2, the single GAN,
 DnCNN and one HNN per variant, then segment every test lesion with GrabCut and the HNNs and
 print Tables 1 and 2 (sgan_tf/evaluation/pipeline.py). With --models=pretrained it trains nothing: the
-shipped G1, G2, single GAN, DnCNN and HNN (for the variant it was trained on) are evaluated on
-the simulated set.
+variants whose models ship are evaluated on the simulated set (the log names the models that do
+not ship; their rows are left out).
 
 Examples:
 

@@ -1,6 +1,7 @@
 """The paper's experiment end to end (pipeline_main): simulate a lesion set, train G1, G2, the
 single GAN, DnCNN and one HNN per variant, then run the experiment (sgan_tf/evaluation/experiment.py)
-on the test lesions. With `models=pretrained` nothing trains: the shipped models are evaluated.
+on the test lesions. With `models=pretrained` nothing trains: the variants whose models ship are
+evaluated (`shipped_models`).
 
 Layout: output_dir/phantom (the simulated set, unless `input` names a set), output_dir/models/<stage>,
 output_dir/models/hnn/<variant>, output_dir/eval (tables, figures). Rerunning resumes: a finished
@@ -16,6 +17,7 @@ from absl import logging
 
 from sgan_tf import pretrained, training, variants
 from sgan_tf.data import ct, deeplesion, phantom
+from sgan_tf.errors import UserError
 from sgan_tf.evaluation import experiment
 from sgan_tf.segment import grabcut, hnn_train
 
@@ -52,6 +54,20 @@ class Stages:
         logging.info(f"Stage %d of %d: {what}", self.done, self.total, *args)
 
 
+def shipped_models() -> tuple[dict[str, str | None], str | None]:
+    """`models=pretrained`: (the model flags, the HNN flag) naming each shipped model and leaving
+    the others unset, so the variants whose models ship are evaluated; UserError when none ships."""
+    shipped = [name for name in pretrained.NAMES if pretrained.is_shipped(name)]
+    if not any(name in shipped for name in GAN_AND_DNCNN):
+        raise UserError(f"--models={pretrained.PRETRAINED}: no model ships with this sgan-tf "
+                        f"(looked in {pretrained.root()}); train them with --models={TRAIN}")
+    if missing := [name for name in pretrained.NAMES if name not in shipped]:
+        logging.info("Shipped models: %s; not shipped, so the rows that need them are left out: %s",
+                     ", ".join(shipped), ", ".join(missing))
+    models = {name: pretrained.PRETRAINED if name in shipped else None for name in GAN_AND_DNCNN}
+    return models, pretrained.PRETRAINED if "hnn" in shipped else None
+
+
 def run_pipeline(config: PipelineConfig, train_base: training.TrainConfig, hnn_base: hnn_train.HNNConfig) -> dict:
     """Runs every stage (module docstring); `train_base` and `hnn_base` hold the settings every
     GAN/DnCNN stage and every HNN share (stage, model folder and data are set per stage).
@@ -62,6 +78,8 @@ def run_pipeline(config: PipelineConfig, train_base: training.TrainConfig, hnn_b
     train = config.models == TRAIN
     hnn_variants = list(config.hnn_variants) if train else []
     stages = Stages(simulate + (len(GAN_AND_DNCNN) + len(hnn_variants) if train else 0) + 1)
+    if not train:
+        models, hnn_model = shipped_models()  # checked before any work
     if simulate:
         stages.next("simulating %d slices into %s", config.num_slices, root)
         phantom.write_set(root, config.num_slices, config.phantom_seed, photons=config.photons, size=config.image_size)
@@ -78,9 +96,6 @@ def run_pipeline(config: PipelineConfig, train_base: training.TrainConfig, hnn_b
                 hnn_base, model_dir=model_dir, data_dir=root, variant=variant,
                 **{f"{name}_model": models[name] for name in GAN_AND_DNCNN}), restart=config.restart)
         hnn_model = os.path.join(out, "models", "hnn") if hnn_variants else None
-    else:
-        models = {name: pretrained.PRETRAINED for name in GAN_AND_DNCNN}
-        hnn_model = pretrained.PRETRAINED
     stages.next("evaluating into %s", os.path.join(out, "eval"))
     return experiment.run_experiment(experiment.ExperimentConfig(
         input=root, output_dir=os.path.join(out, "eval"), models=models, hnn_model=hnn_model,
