@@ -90,7 +90,7 @@ def axial_volume(tmp_path, z: int = 1, depth: int = 3) -> tuple[str, np.ndarray]
     return str(tmp_path / "ct.nii.gz"), truth
 
 
-def test_binary_on_a_nifti_volume_writes_a_label_volume_in_its_geometry(tmp_path):
+def test_binary_on_a_nifti_volume_writes_a_label_volume_in_its_geometry(tmp_path, tiny_models):
     path, truth = axial_volume(tmp_path)
     out = tmp_path / "out"
     proc = run_module("sgan_tf.cli.segment_main", f"--input={path}", "--slice=1",
@@ -110,6 +110,13 @@ def test_binary_on_a_nifti_volume_writes_a_label_volume_in_its_geometry(tmp_path
     again = run_module("sgan_tf.cli.segment_main", f"--input={path}", "--slice=1",
                        f"--recist={','.join(map(str, MARKS))}", f"--output_dir={out}")
     assert again.returncode == 2 and "exists; not overwritten" in again.stderr
+    # The record names the models that ran (folder and checkpoint), as enhance_main's sidecars do.
+    sgan = run_module("sgan_tf.cli.segment_main", f"--input={path}", "--slice=1", "--variant=sgan",
+                      f"--denoise_model={tiny_models['denoise']}", f"--enhance_model={tiny_models['enhance']}",
+                      f"--recist={','.join(map(str, MARKS))}", f"--output_dir={tmp_path / 'sgan'}")
+    assert sgan.returncode == 0, sgan.stderr[-2000:]
+    ran = json.loads((tmp_path / "sgan" / "ct.nii.gz%231.lesion.json").read_text())["models"]
+    assert set(ran) == {"denoise_model", "enhance_model"} and ran["denoise_model"]["checkpoint"]
 
 
 def series(folder, depth: int = 3, lesion_on: int = 1) -> list[str]:

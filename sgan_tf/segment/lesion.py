@@ -62,8 +62,9 @@ def _recist_points(values: Sequence[float] | np.ndarray, shape: tuple[int, int],
 
 def _segment(image: CTSlice, points: np.ndarray, method: str, variant: str, models: Mapping[str, str | None] | None,
              enhancer: Enhancer | None, window: WindowChoice, grabcut_iterations: int,
-             compute_dtype: str = precision.INFERENCE_DEFAULT) -> np.ndarray:
-    """The bool mask of the lesion marked by `points` on `image` (module docstring)."""
+             compute_dtype: str = precision.INFERENCE_DEFAULT) -> tuple[np.ndarray, dict]:
+    """(the bool mask of the lesion marked by `points` on `image` (module docstring), the models
+    that ran: each one's folder, checkpoint and shipped name and version, as sidecars record them)."""
     from sgan_tf.enhance import Enhancer
 
     if enhancer is None:
@@ -79,7 +80,8 @@ def _segment(image: CTSlice, points: np.ndarray, method: str, variant: str, mode
     [(_, result)] = segmenters.segment_items([item], enhancer, segmenter, window)
     if isinstance(result, str):
         raise DataError(result)
-    return result.astype(bool)
+    ran = {**enhancer.info, **({"hnn_model": segmenter.info} if hasattr(segmenter, "info") else {})}
+    return result.astype(bool), ran
 
 
 def segment_lesion(
@@ -123,8 +125,9 @@ def segment_lesion(
     ct.check_finite(hu, "segment_lesion: the slice")
     points = _recist_points(recist_points, hu.shape, "segment_lesion")
     choice = WindowChoice.parse(window) if isinstance(window, str) else window
-    return _segment(CTSlice(hu=hu, source="the slice"), points, method, variant, models, enhancer, choice,
-                    grabcut_iterations)
+    mask, _ = _segment(CTSlice(hu=hu, source="the slice"), points, method, variant, models, enhancer, choice,
+                       grabcut_iterations)
+    return mask
 
 
 def _pick(source: sources.Source, slice_index: int | None) -> tuple[sources.CTItem, list[sources.CTItem]]:
@@ -194,8 +197,8 @@ def segment_one(config: segmenters.SegmentConfig) -> list[str]:
     image = item.read()
     points = _recist_points(config.recist, image.hu.shape, f"--recist on {item.describe()}")
     series = _series(source, items) if item.kind == sources.DicomSource.kind else None
-    mask = _segment(image, points, config.method, config.variant, config.models, None, config.window,
-                    config.grabcut_iterations, config.inference_precision)
+    mask, ran = _segment(image, points, config.method, config.variant, config.models, None, config.window,
+                         config.grabcut_iterations, config.inference_precision)
     written = []
     try:  # the format's file first (it checks the most), the PNG, then the marker
         if series is not None:
@@ -210,7 +213,7 @@ def segment_one(config: segmenters.SegmentConfig) -> list[str]:
             volumes.write_mask_like(volume, labels, paths["volume"], overwrite=config.overwrite)
             written.append(paths["volume"])
         written.append(outputs.write_png(paths["png"], mask.astype(np.uint8) * 255, config.output_dir))
-        _write_marker(paths["marker"], config, item, items, image, points, mask, written)
+        _write_marker(paths["marker"], config, item, items, image, points, mask, ran, written)
     except BaseException:
         for path in written:  # no half set of outputs: what this call made goes
             os.remove(path)
@@ -219,14 +222,14 @@ def segment_one(config: segmenters.SegmentConfig) -> list[str]:
 
 
 def _write_marker(path: str, config: segmenters.SegmentConfig, item: sources.CTItem, items: list[sources.CTItem],
-                  image: CTSlice, points: np.ndarray, mask: np.ndarray, written: list[str]) -> None:
+                  image: CTSlice, points: np.ndarray, mask: np.ndarray, ran: dict, written: list[str]) -> None:
     """<slice>.lesion.json (module docstring), and the log line."""
     pixels = int(mask.sum())
     area = pixels * image.spacing[0] * image.spacing[1] if image.spacing else None
     outputs.write_json(path, {
         "source": item.source, "slice": item.extra.get("slice_index", items.index(item)), "item": item.item_id,
         "recist": points.tolist(), "method": config.method, "variant": config.variant,
-        "window_hu": config.window.resolve(image.window).as_list(), "models": config.models,
+        "window_hu": config.window.resolve(image.window).as_list(), "models": ran,
         "pixels": pixels, "area_mm2": area, "spacing_mm": list(image.spacing) if image.spacing else None,
         "files": [os.path.basename(p) for p in written] + [os.path.basename(path)],
     }, config.output_dir)
