@@ -110,6 +110,23 @@ def shipped(tiny_models, tmp_path_factory) -> str:
     return str(folder)
 
 
+def edit_rows(root, change) -> None:
+    """Rewrites DL_info.csv of the DeepLesion-layout set at `root` after `change(rows)` edits its
+    rows (dicts by column name) in place."""
+    import csv
+
+    from sgan_tf.data import deeplesion
+
+    path = os.path.join(root, deeplesion.INFO_FILE)
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    change(rows)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=deeplesion.COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def make_deeplesion(root, shapes=((96, 96),) * 4, lesion_types=(4, 5, 1, 2), border=False) -> list:
     """A small DeepLesion-layout set: one disk lesion per slice, masks/ beside Images_png/.
     With border=True the first lesion touches the image edge. Returns the LesionRecords."""

@@ -12,16 +12,25 @@ from sgan_tf.data import ct_pairs, deeplesion, phantom, synthesis
 from sgan_tf.data.ct import NETWORK_WINDOW
 from sgan_tf.errors import DataError, UserError
 
-from conftest import make_deeplesion, smooth_image
+from conftest import edit_rows, make_deeplesion, smooth_image
 
 CROP = 32
 
 
 @pytest.fixture(scope="module")
 def sim_set(tmp_path_factory):
-    """A simulated set (noise-free copies) of 10 slices of 128 px."""
+    """A simulated set (noise-free copies) of 10 slices of 128 px, with train, val and test rows.
+    The split of a phantom slice is drawn after its simulation, whose floating point (and so
+    the draws) can differ between CPUs: rows 0-2 are set to one split each, so every machine
+    has all three."""
     root = str(tmp_path_factory.mktemp("sim") / "set")
     phantom.write_set(root, 10, seed=4, workers=1, size=128)
+
+    def one_of_each(rows):
+        for row, split in zip(rows, ("1", "2", "3")):
+            row["Train_Val_Test"] = split
+
+    edit_rows(root, one_of_each)
     return root
 
 

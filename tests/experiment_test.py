@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import make_deeplesion, run_module
+from conftest import edit_rows, make_deeplesion, run_module
 from sgan_tf.evaluation import experiment
 from sgan_tf import pretrained, variants
 from sgan_tf.data.deeplesion import DeepLesionSet
@@ -150,20 +150,6 @@ def test_hnn_folder_skips_runs_without_a_checkpoint(tmp_path):
 # -- the hostile-input probes of issue 14 ---------------------------------------------------------------
 
 
-def _edit_rows(root, change):
-    import csv
-
-    from sgan_tf.data import deeplesion
-
-    path = root / deeplesion.INFO_FILE
-    rows = list(csv.DictReader(open(path, newline="")))
-    change(rows)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=deeplesion.COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def test_segment_main_bad_rows_bombs_and_symlinks_fail_alone(lesion_set, tmp_path):
     from enhance_main_test import _png_claiming
 
@@ -175,7 +161,7 @@ def test_segment_main_bad_rows_bombs_and_symlinks_fail_alone(lesion_set, tmp_pat
     def change(rows):
         rows[0]["File_name"] = "../victim_1.png"  # pred/../victim_1.png is the unrelated file
         rows[1]["Patient_index"] = "inf"
-    _edit_rows(lesion_set, change)
+    edit_rows(lesion_set, change)
     path = lesion_set / "DL_info.csv"
     lines = path.read_bytes().split(b"\r\n")
     lines[3] = lines[3].replace(b",F,", b",\xff,")
@@ -217,7 +203,7 @@ def test_eval_main_needs_ground_truth_and_lesion_rows(lesion_set, tmp_path):
     os.rmdir(lesion_set / "masks")
     os.rename(tmp_path / "masks_aside", lesion_set / "masks")
     os.remove(lesion_set / "masks" / ds.records[5].relative_path)
-    _edit_rows(lesion_set, lambda rows: rows[0].update(Key_slice_index="1e999"))
+    edit_rows(lesion_set, lambda rows: rows[0].update(Key_slice_index="1e999"))
     path = lesion_set / "DL_info.csv"
     path.write_bytes(path.read_bytes().replace(b",F,", b",\xfe,", 2))  # the first two rows
     scored = run_module("sgan_tf.cli.eval_main", f"--input={lesion_set}", f"--pred_dir={pred}")
