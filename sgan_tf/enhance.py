@@ -254,7 +254,7 @@ class Enhancer:
             per_call = max(1, BATCH_PIXELS // (stack.shape[1] * stack.shape[2]))
             enhanced = np.concatenate([self(stack[z: z + per_call], 1.0, window).enhanced_hu
                                        for z in range(0, len(stack), per_call)])
-            return hu.with_hu(enhanced.reshape(hu.shape), f"sgan-tf {variants.output_name(self.variant)}")
+            return hu.with_hu(enhanced.reshape(hu.shape), variants.series_description(self.variant))
         hu = np.asarray(hu, np.float32)
         if hu.ndim not in (2, 3) or 0 in hu.shape:
             raise DataError(f"expected a [H, W] HU image or a stack [N, H, W] of them, got shape {hu.shape}")

@@ -248,7 +248,7 @@ def _write_derived(item: sources.CTItem, folder: str, result: EnhanceResult, box
     series_uid = derived_series.setdefault(source_series, generate_uid())
     dicom.write_derived(
         item.source, result.enhanced_hu, os.path.join(folder, "enhanced.dcm"), series_uid=series_uid,
-        series_description=f"sgan-tf {variants.output_name(result.variant)}", deidentify=options.deidentify,
+        series_description=variants.series_description(result.variant), deidentify=options.deidentify,
         roi=box, zoom=zoom,
         overwrite=True,  # the item folder is being (re)made: an earlier attempt's file goes
     )

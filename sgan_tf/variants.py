@@ -74,6 +74,11 @@ def output_name(name: str) -> str:
     return {**VARIANTS, **FALLBACKS}[name].output
 
 
+def series_description(name: str) -> str:
+    """The description of a derived series (DICOM) holding the variant's enhanced images."""
+    return f"sgan-tf {output_name(name)}"
+
+
 def available(models: dict[str, str | None]) -> list[str]:
     """The variants whose models `models` (name -> flag value) give or the package ships, in
     Table 1's row order."""
