@@ -43,7 +43,8 @@ setup(
         # Decoders for compressed DICOM (JPEG lossless, JPEG-LS, JPEG 2000, RLE); pylibjpeg-libjpeg
         # is GPL-3.0 licensed. The test extra includes them (a self-reference) so CI decodes them all.
         "dicom": ["pylibjpeg>=2.0", "pylibjpeg-libjpeg>=2.1", "pylibjpeg-openjpeg>=2.0", "pylibjpeg-rle>=2.0"],
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "sgan-tf[dicom]"],
+        # pytest-xdist: the suite runs on every core (pytest.ini), one test file per worker at a time.
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.6", "sgan-tf[dicom]"],
         # BM3D baseline; the bm3d package is free for non-commercial use only.
         "bm3d": ["bm3d>=4.0"],
     },

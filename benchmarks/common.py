@@ -22,6 +22,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "benchmarks", "results")
 sys.path.insert(0, REPO)
 
+from sgan_tf import precision  # noqa: E402  (after the path: benchmarks run from a checkout)
+
 
 def shared_data(*parts: str) -> str | None:
     """A path under the reference data (env SGAN_SHARED_DATA, default ../shared/data), or None."""
@@ -124,7 +126,8 @@ def write_result(name: str, result: dict) -> str:
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "tensorflow": tf.__version__,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "gpus": len(tf.config.list_physical_devices("GPU"))},
+                    "gpus": len(tf.config.list_physical_devices("GPU")),
+                    "native_bf16": precision.native_bf16()},  # bf16 figures mean little where emulated
         **result,
     }
     os.makedirs(RESULTS, exist_ok=True)

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+import common  # noqa: E402
 from common import graph_flops  # noqa: E402
 
 
@@ -46,3 +47,16 @@ def test_dynamic_shapes_and_nested_functions_are_refused():
     nested = tf.function(lambda x: inner(x)).get_concrete_function(tf.TensorSpec([1, 8, 8, 1])).graph
     with pytest.raises(ValueError, match="nested"):
         graph_flops(nested)
+
+
+def test_results_record_whether_bf16_is_native(tmp_path, monkeypatch, capsys):
+    """A bf16 speed or accuracy figure from a CPU that emulates bf16 must say so."""
+    import json
+
+    from sgan_tf import precision
+
+    monkeypatch.setattr(common, "RESULTS", str(tmp_path))
+    path = common.write_result("example", {"ratio": 1.5})
+    written = json.loads(open(path).read())
+    assert written["machine"]["native_bf16"] is precision.native_bf16()
+    assert written["ratio"] == 1.5 and written["benchmark"] == "example"

@@ -13,9 +13,6 @@ mode, in README order, in a scratch folder laid out like the checkout.
 - A command no rule knows fails, so a new README command cannot go untested; so do links to
   missing files or headings, `runs/...` paths the README names that its commands do not make,
   and a table of shipped models that differs from sgan_tf/pretrained/.
-
-Commands that need a feature this checkout lacks (`NEEDS`) are skipped with the reason, and so
-is the final check of named paths then; on a checkout with every feature nothing is skipped.
 Shipped models are the package's own here (the README is about them), not conftest's empty folder.
 """
 
@@ -56,11 +53,6 @@ TINY = {  # appended to each binary's README command line
     "phantom_main": ["--num_slices=2", "--image_size=128"],
 }
 PLACEHOLDERS = {"/data/DIV2K": "tiny_images", "/data/DeepLesion": "tiny_deeplesion"}  # -> folders made here
-NEEDS = {  # a feature a command uses -> (the module that has it, the branch that brings it)
-    "--preset": ("sgan_tf.presets", "issue13-api"),
-    "--recist": ("sgan_tf.segment.lesion", "issue13-formats"),
-    "load_ct": ("sgan_tf.ct_image", "issue13-api"),
-}
 SLICE_SHAPE = (128, 128)  # the tiny CT: 4 axial slices, the lesion on the README's --slice
 
 
@@ -99,14 +91,6 @@ def _commands() -> list[str]:
 COMMANDS = _commands()
 
 
-def _missing_feature(command: str) -> str | None:
-    """Why `command` cannot run on this checkout (a feature of another branch), or None."""
-    for marker, (module, branch) in NEEDS.items():
-        if marker in command and importlib.util.find_spec(module) is None:
-            return f"needs {module} (branch {branch}), not in this checkout"
-    return None
-
-
 @dataclasses.dataclass
 class Workspace:
     """The scratch checkout the README's commands run in, and what happened so far."""
@@ -114,7 +98,6 @@ class Workspace:
     root: str
     env: dict
     done: list[str] = dataclasses.field(default_factory=list)
-    skipped: list[str] = dataclasses.field(default_factory=list)
 
 
 def _write_user_data(root: str, rows: int, cols: int) -> None:
@@ -224,9 +207,6 @@ def _step(ws: Workspace, part: list[str], line: str) -> None:
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[c.split("\n")[0][:60] for c in COMMANDS])
 def test_readme_command_runs_in_tiny_mode(workspace, command):
-    if reason := _missing_feature(command):
-        workspace.skipped.append(command)
-        pytest.skip(reason)
     if command.startswith("python:"):
         _run(workspace, [sys.executable, "-c", command[len("python:"):]], command)
     else:
@@ -237,10 +217,8 @@ def test_readme_command_runs_in_tiny_mode(workspace, command):
 
 def test_paths_the_readme_names_are_made_by_its_commands(workspace):
     """Every `runs/...` path in README's prose exists once its commands ran (the stale-path check)."""
-    if len(workspace.done) + len(workspace.skipped) < len(COMMANDS):
-        pytest.skip("runs after the README's commands (run the whole file)")
-    if workspace.skipped:
-        pytest.skip(f"{len(workspace.skipped)} README command(s) skipped, so their outputs are missing")
+    if len(workspace.done) < len(COMMANDS):
+        pytest.skip("runs after the README's commands, when all of them passed (run the whole file)")
     prose = re.sub(r"^```.*?^```", "", open(README, encoding="utf-8").read(), flags=re.S | re.M)
     named = set(re.findall(r"`(runs/[^`<>*\s]+)`", prose))
     assert named, "the README names no output path"
