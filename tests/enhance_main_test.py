@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import make_deeplesion, run_module
+from conftest import REPO, make_deeplesion, run_module
 from sgan_tf import enhance_batch
 from sgan_tf.data import ct, deeplesion, sources
 from sgan_tf.enhance import Enhancer
@@ -403,9 +403,14 @@ def test_a_summary_that_cannot_be_written_after_the_batch_is_a_one_line_error(tm
     ("--roi=0,0,8000", "--roi side 8000 at --zoom=2: 16000x16000 = 256,000,000 pixels is over"),
 ])
 def test_caps_on_zoom_and_roi_are_checked_before_any_work(tmp_path, flag, message):
+    """Bad caps stop with one line before any work, and before TensorFlow loads (an importable
+    `tensorflow` that raises stands in for it here: a bad value costs no import)."""
     make_deeplesion(str(tmp_path / "set"))
+    (tmp_path / "blocked" / "tensorflow").mkdir(parents=True)
+    (tmp_path / "blocked" / "tensorflow" / "__init__.py").write_text("raise ImportError('blocked by the test')\n")
     proc = run_module("sgan_tf.cli.enhance_main", f"--input={tmp_path / 'set'}", f"--output_dir={tmp_path / 'o'}",
-                      "--variant=og", "--max_zoom=4", *(["--zoom=2"] if "8000" in flag else []), flag)
+                      "--variant=og", "--max_zoom=4", *(["--zoom=2"] if "8000" in flag else []), flag,
+                      env={"PYTHONPATH": os.pathsep.join([str(tmp_path / "blocked"), REPO])})
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert not (tmp_path / "o").exists()
 

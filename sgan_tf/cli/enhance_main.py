@@ -75,9 +75,7 @@ FLAGS = flags.FLAGS
 
 
 def options_from_flags():
-    """The library's options; UserError for a bad value, before any model loads."""
-    from sgan_tf import enhance_batch
-
+    """The library's options; UserError for a bad value, before any model (or TensorFlow) loads."""
     roi = common.ints("roi", 3)
     if roi is not None and roi[2] <= 0:
         raise UserError("--roi side must be positive")
@@ -92,6 +90,8 @@ def options_from_flags():
         limits.check_pixels(side, side, f"--roi side {side}")
         zoomed = max(int(round(side * FLAGS.zoom)), 1)
         limits.check_pixels(zoomed, zoomed, f"--roi side {side} at --zoom={FLAGS.zoom:g}")
+    from sgan_tf import enhance_batch  # TensorFlow loads here, after the checks
+
     return common.from_flags(enhance_batch.Options, window=common.window(),
                              roi=recist.RoiBox(*roi) if roi else None)
 
