@@ -39,13 +39,12 @@ import os
 import numpy as np
 from pydicom.uid import generate_uid
 
+from sgan_tf import variants
 from sgan_tf.data import ct as ct_lib
 from sgan_tf.data import dicom, sources, volumes
 from sgan_tf.data.ct import CTSlice, Window
 from sgan_tf.errors import DataError, UserError
 from sgan_tf.outputs import check_new_file, check_writable
-
-DERIVED_DESCRIPTION = "sgan-tf"  # the SeriesDescription of a derived DICOM series, unless given
 
 
 @dataclasses.dataclass(frozen=True, repr=False, eq=False)
@@ -60,7 +59,7 @@ class CTImage:
     window: Window | None = None  # the image's own window (DICOM), None: it has none
     volume: volumes.Volume | None = None  # a volume source: what writing it back needs
     dicom_files: tuple[str, ...] = ()  # a DICOM source: its files, in slice order
-    description: str = DERIVED_DESCRIPTION  # the SeriesDescription of a derived DICOM series
+    description: str = variants.DERIVED_DESCRIPTION  # the SeriesDescription of a derived DICOM series
 
     @property
     def shape(self) -> tuple[int, ...]:

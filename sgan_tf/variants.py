@@ -74,9 +74,12 @@ def output_name(name: str) -> str:
     return {**VARIANTS, **FALLBACKS}[name].output
 
 
+DERIVED_DESCRIPTION = "sgan-tf"  # the SeriesDescription of a derived DICOM series, and its prefix
+
+
 def series_description(name: str) -> str:
     """The description of a derived series (DICOM) holding the variant's enhanced images."""
-    return f"sgan-tf {output_name(name)}"
+    return f"{DERIVED_DESCRIPTION} {output_name(name)}"
 
 
 def available(models: dict[str, str | None]) -> list[str]:

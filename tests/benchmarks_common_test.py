@@ -49,7 +49,7 @@ def test_dynamic_shapes_and_nested_functions_are_refused():
         graph_flops(nested)
 
 
-def test_results_record_whether_bf16_is_native(tmp_path, monkeypatch, capsys):
+def test_results_record_whether_bf16_is_native(tmp_path, monkeypatch):
     """A bf16 speed or accuracy figure from a CPU that emulates bf16 must say so."""
     import json
 

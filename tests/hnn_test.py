@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from sgan_tf.errors import UserError
-from sgan_tf.segment import hnn, hnn_data, hnn_train
+from sgan_tf.segment import hnn, hnn_data, hnn_train, segmenters
 
 from conftest import make_deeplesion, run_module
 
@@ -170,6 +170,12 @@ def test_train_main_og_trains_resumes_loads_and_predicts(tmp_path):
     assert prob.shape == (3, 50, 50) and prob.min() >= 0 and prob.max() <= 1
     with pytest.raises(UserError, match="not an HNN"):
         hnn_train.load_hnn(str(root))
+    # Sidecars of a segmentation name the HNN that ran beside the enhancer's models.
+    methods = segmenters.segmenters_for("og", {"og": str(model_dir)}).values()
+    ran = segmenters.models_that_ran({"denoise_model": {"checkpoint": "ckpt-9"}}, methods)
+    assert ran["denoise_model"] == {"checkpoint": "ckpt-9"} and ran["hnn_model"]["checkpoint"] == "ckpt-3"
+    grabcut_only = segmenters.segmenters_for("og", {}).values()
+    assert segmenters.models_that_ran({}, grabcut_only) == {}
 
 
 def test_train_main_sgan_composites_on_two_replicas(tmp_path, tiny_models):

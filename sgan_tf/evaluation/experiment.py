@@ -125,7 +125,7 @@ def run_experiment(config: ExperimentConfig) -> dict:
         rows.append(row)
         enhancers[row] = enhancer
         methods = list(segmenters.segmenters_for(variant, hnn_dirs, config.grabcut_iterations).values())
-        models[row] = {**enhancer.info, **{"hnn_model": m.info for m in methods if hasattr(m, "info")}}
+        models[row] = segmenters.models_that_ran(enhancer.info, methods)
         seconds = {m.name: 0.0 for m in methods}
         made = 0
         start = time.perf_counter()

@@ -80,8 +80,7 @@ def _segment(image: CTSlice, points: np.ndarray, method: str, variant: str, mode
     [(_, result)] = segmenters.segment_items([item], enhancer, segmenter, window)
     if isinstance(result, str):
         raise DataError(result)
-    ran = {**enhancer.info, **({"hnn_model": segmenter.info} if hasattr(segmenter, "info") else {})}
-    return result.astype(bool), ran
+    return result.astype(bool), segmenters.models_that_ran(enhancer.info, [segmenter])
 
 
 def segment_lesion(

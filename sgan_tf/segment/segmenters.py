@@ -66,6 +66,12 @@ def segmenters_for(variant: str, hnn_dirs: dict[str, str], grabcut_iterations: i
     return found
 
 
+def models_that_ran(enhancer_info: dict, methods: Iterable) -> dict:
+    """What sidecars record of the models behind a segmentation: the enhancer's (its `info`)
+    and, when an HNN is among `methods`, its folder and checkpoint as `hnn_model`."""
+    return {**enhancer_info, **{"hnn_model": m.info for m in methods if isinstance(m, HNNSegmenter)}}
+
+
 def hnn_variant(model_dir: str) -> str | None:
     """The variant an HNN run was trained on (its config.json), or None if not an HNN run."""
     saved = run_folder.read_config(model_dir)
