@@ -214,3 +214,51 @@ def test_models_load_from_the_newest_checkpoint_that_can_be_read(tmp_path, image
     (tmp_path / "ckpt-2.index").write_bytes(b"")
     with pytest.raises(UserError, match="no checkpoint in .* can be restored: ckpt-3 .*; ckpt-2 .*retrain it"):
         load_stage(str(tmp_path))
+
+
+
+def trainable(model):
+    return [v.numpy() for v in model.trainable_variables]
+
+
+def test_init_model_starts_a_new_run_from_another_runs_generator_once(tmp_path, image_folder):
+    from sgan_tf.training.run_folder import load_generator
+
+    training.train(tiny_config(tmp_path / "source", data_dir=str(image_folder), train_steps=2, pretrain_steps=2))
+    source, _, _ = load_generator(str(tmp_path / "source"))
+    # A rate of 1e-12 leaves the trainable weights where they started: the source's.
+    new = tiny_config(tmp_path / "new", data_dir=str(image_folder), init_model=str(tmp_path / "source"), seed=7,
+                      train_steps=1, pretrain_steps=1, learning_rate=1e-12)
+    assert training.train(new)["global_step"] == 1
+    started, step, _ = load_generator(str(tmp_path / "new"))
+    assert step == 1
+    for a, b in zip(trainable(started), trainable(source), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    # A run that has checkpoints resumes from them; its init_model is not read again.
+    again = tiny_config(tmp_path / "new", data_dir=str(image_folder), init_model=str(tmp_path / "gone"), seed=7,
+                        train_steps=2, pretrain_steps=2, learning_rate=1e-12)
+    assert training.train(again)["global_step"] == 2
+
+
+def test_init_model_refuses_another_generator_and_a_folder_without_a_run(tmp_path, image_folder):
+    training.train(tiny_config(tmp_path / "two", data_dir=str(image_folder), train_steps=1, pretrain_steps=1,
+                               num_blocks=2))
+    trainer = make_trainer(tiny_config(tmp_path / "new", num_blocks=1))
+    with pytest.raises(UserError, match=r"init_model=.*two: its denoise generator .*num_blocks': 2.* is not the "
+                                        r"denoise generator this run trains .*num_blocks': 1"):
+        trainer.init_generator(str(tmp_path / "two"))
+    with pytest.raises(UserError, match=r"init_model=.*nothing: not a trained run"):
+        trainer.init_generator(str(tmp_path / "nothing"))
+
+
+def test_init_model_pretrained_loads_the_shipped_generator(tmp_path, shipped, monkeypatch):
+    from sgan_tf import pretrained
+    from sgan_tf.training.run_folder import load_generator
+
+    monkeypatch.setenv(pretrained.ENV_DIR, shipped)
+    cfg = tiny_config(tmp_path, num_blocks=2, init_model=pretrained.PRETRAINED).resolved()
+    assert cfg.init_model == pretrained.folder("denoise")
+    trainer = make_trainer(cfg)
+    assert trainer.init_generator(cfg.init_model).endswith(f"ckpt-{pretrained.info('denoise')['step']}")
+    for a, b in zip(trainable(trainer.generator), trainable(load_generator(cfg.init_model)[0]), strict=True):
+        np.testing.assert_array_equal(a, b)

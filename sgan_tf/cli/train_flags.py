@@ -28,6 +28,8 @@ flags.DEFINE_string("data_dir", None, "GAN/DnCNN stages: folders of training ima
                     "recursively ('skimage' and the default: scikit-image's bundled photographs); --stage=hnn and "
                     "finetune: a DeepLesion-layout root.")
 flags.DEFINE_string("val_dir", None, "Folder of validation images; default: every 10th training file is held out.")
+flags.DEFINE_string("init_model", None, "GAN/DnCNN stages: a trained run folder, or 'pretrained' (the shipped model "
+                    "of the stage), whose generator a new run starts from (fine-tuning; step 0, new optimiser and D).")
 flags.DEFINE_integer("num_blocks", None, "Generator residual blocks (default: 9 denoise, 16 enhance/single); "
                      "dncnn: conv layers (default 17).")
 flags.DEFINE_integer("filters", _D.filters, "Generator filters.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from sgan_tf import models
+from sgan_tf import models, pretrained
 from sgan_tf.data.ct_pairs import CTPairConfig
 from sgan_tf.data.synthesis import STAGE_DEGRADATIONS, SynthesisConfig
 from sgan_tf.errors import UserError
@@ -35,6 +35,9 @@ MSE_ONLY_STAGES = ("dncnn",)
 def has_discriminator(stage: str) -> bool:
     return stage not in MSE_ONLY_STAGES
 
+# Fields that fix the generator; a run initialised from another (init_model) must agree with it.
+GENERATOR_FIELDS = ("num_blocks", "filters", "global_residual")
+
 # Fields that fix the network architecture; a resumed run must agree with the saved ones.
 ARCHITECTURE_FIELDS = (
     "stage", "num_blocks", "filters", "global_residual", "crop_size", "disc_filters", "disc_dense_units",
@@ -50,6 +53,10 @@ class TrainConfig(RunSettings):
     model_dir: str
     data_dir: str | None = None
     val_dir: str | None = None
+    # A trained run folder (or "pretrained": the shipped model of the stage) whose generator a new
+    # run starts from: transfer learning, e.g. the shipped G1 fine-tuned on a site's own CT. Only a
+    # run without checkpoints is initialised; the step, the optimiser and D start afresh.
+    init_model: str | None = None
     # Model.
     num_blocks: int | None = None
     filters: int = 64
@@ -103,6 +110,7 @@ class TrainConfig(RunSettings):
             setattr(cfg, name, tuple(getattr(cfg, name)))
         if not has_discriminator(cfg.stage):
             cfg.pretrain_steps = cfg.train_steps
+        cfg.init_model = pretrained.resolve(cfg.init_model, cfg.stage) if cfg.init_model else None
         cfg.validate()
         return cfg
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from sgan_tf import losses, models
 from sgan_tf.data import synthesis
 from sgan_tf.data.ct_pairs import CTPairs
+from sgan_tf.errors import UserError
 from sgan_tf.training import config as config_lib
 from sgan_tf import precision
-from sgan_tf.training import loop
+from sgan_tf.training import loop, run_folder
 
 DatasetFn = Callable[[int, tf.distribute.InputContext], tf.data.Dataset]
 """(start_step, input_context) -> per-replica batches of (degraded, clean) pairs."""
@@ -184,9 +187,33 @@ class GANTrainer(loop.Trainer):
         return "  ".join(f"{p or 'natural '}psnr={m[p + 'psnr']:.3f} dB (input {m[p + 'input_psnr']:.3f})  "
                          f"ssim={m[p + 'ssim']:.4f} (input {m[p + 'input_ssim']:.4f})" for p in self.val_sets)
 
+    def init_generator(self, source: str) -> str:
+        """Loads the generator of trained run `source` (its newest checkpoint that can be read:
+        a training run or a shipped model); returns that checkpoint's path. UserError when
+        `source` is not a run of this generator architecture."""
+        saved = run_folder.read_config(source) if os.path.isdir(source) else None
+        if saved is None:
+            raise UserError(f"--init_model={source}: not a trained run (no {run_folder.CONFIG_FILE})")
+        theirs = {f: saved.get(f) for f in config_lib.GENERATOR_FIELDS}
+        ours = {f: getattr(self.config, f) for f in config_lib.GENERATOR_FIELDS}
+        if theirs != ours or config_lib.has_discriminator(saved.get("stage", "")) != config_lib.has_discriminator(
+                self.config.stage):
+            raise UserError(f"--init_model={source}: its {saved.get('stage')} generator ({theirs}) is not the "
+                            f"{self.config.stage} generator this run trains ({ours})")
+
+        def load(path: str) -> None:
+            tf.train.Checkpoint(generator=self.generator).read(path).assert_existing_objects_matched().expect_partial()
+
+        _, path = run_folder.load_newest(source, load, "pass a run folder that holds this stage's generator")
+        logging.info("Generator initialised from %s; training starts at step 0", path)
+        return path
+
     def fit(self) -> dict:
-        """Trains from the latest checkpoint (or from scratch) up to `train_steps`."""
+        """Trains from the latest checkpoint up to `train_steps`; a run without checkpoints
+        starts from scratch, or from `init_model`'s generator."""
         start = self.restore()
+        if self.restored is None and self.config.init_model:
+            self.init_generator(self.config.init_model)
         return self.run(start, lambda ctx: self.dataset_fn(start, ctx))
 
 
