@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
+import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -75,12 +80,59 @@ def max_pixels():
     limits.set_max_pixels(limits.DEFAULT_MAX_PIXELS)
 
 
-def run_module(module: str, *args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Runs `python -m module args` from the repo root and returns the finished process."""
-    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout
-    )
+_server: subprocess.Popen | None = None
+
+
+def _binary_server() -> subprocess.Popen:
+    """This test process's binary server (tests/binary_server.py), started on first use."""
+    global _server
+    if _server is None or _server.poll() is not None:
+        _server = subprocess.Popen([sys.executable, os.path.join(REPO, "tests", "binary_server.py")], cwd=REPO,
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        atexit.register(_server.kill)
+    return _server
+
+
+def _reply(server: subprocess.Popen) -> dict:
+    line = server.stdout.readline()
+    if not line:
+        raise RuntimeError(f"tests/binary_server.py ended (status {server.wait()})")
+    return json.loads(line)
+
+
+def run_module(module: str, *args: str, env: dict | None = None, timeout: int = 300, cwd: str = REPO,
+               own_env: bool = False) -> subprocess.CompletedProcess:
+    """Runs `python -m module args` in `cwd` (the repo root) and returns the finished process;
+    its environment is this process's updated with `env`, or `env` alone with `own_env`.
+
+    The process is forked from a server that has imported TensorFlow already (it saves ~10 s a
+    run; tests/binary_server.py); an `env` that sets PYTHONPATH, which must change what is
+    imported, gets a new interpreter instead."""
+    full_env = {**({} if own_env else os.environ), "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    argv = [sys.executable, "-m", module, *args]
+    if "PYTHONPATH" in (env or {}):
+        return subprocess.run(argv, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    server = _binary_server()
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err = os.path.join(tmp, "stdout"), os.path.join(tmp, "stderr")
+        server.stdin.write(json.dumps({"module": module, "args": list(args), "cwd": cwd, "env": full_env,
+                                       "stdout": out, "stderr": err}) + "\n")
+        server.stdin.flush()
+        pid = _reply(server)["pid"]
+        expired = threading.Event()
+        timer = threading.Timer(timeout, lambda: (expired.set(), os.kill(pid, signal.SIGKILL)))
+        timer.start()
+        try:
+            returncode = _reply(server)["returncode"]
+        finally:
+            timer.cancel()
+        with open(out, encoding="utf-8", errors="replace") as f:
+            stdout = f.read()
+        with open(err, encoding="utf-8", errors="replace") as f:
+            stderr = f.read()
+    if expired.is_set():
+        raise subprocess.TimeoutExpired(argv, timeout, stdout, stderr)
+    return subprocess.CompletedProcess(argv, returncode, stdout, stderr)
 
 
 @pytest.fixture(scope="session")

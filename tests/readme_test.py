@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO, make_deeplesion, smooth_image
+from conftest import REPO, make_deeplesion, run_module, smooth_image
 
 README = os.path.join(REPO, "README.md")
 DOCS = [README] + [os.path.join(REPO, "docs", f) for f in sorted(os.listdir(os.path.join(REPO, "docs")))
@@ -157,9 +157,19 @@ def workspace(tmp_path_factory) -> Workspace:
     return Workspace(root, env)
 
 
-def _run(ws: Workspace, argv: list[str], what: str) -> None:
-    proc = subprocess.run(argv, cwd=ws.root, env=ws.env, capture_output=True, text=True, timeout=TIMEOUT)
+def _check(proc: subprocess.CompletedProcess, what: str) -> None:
     assert proc.returncode == 0, f"README command failed ({proc.returncode}): {what}\n{proc.stderr[-3000:]}"
+
+
+def _run(ws: Workspace, argv: list[str], what: str) -> None:
+    _check(subprocess.run(argv, cwd=ws.root, env=ws.env, capture_output=True, text=True, timeout=TIMEOUT), what)
+
+
+def _run_binary(ws: Workspace, module: str, args: list[str], what: str) -> None:
+    """`python -m module args` in the workspace (conftest.run_module: forked with TensorFlow
+    imported; the package comes from the workspace's link to it, so PYTHONPATH is not needed)."""
+    env = {k: v for k, v in ws.env.items() if k != "PYTHONPATH"}
+    _check(run_module(module, *args, env=env, own_env=True, cwd=ws.root, timeout=TIMEOUT), what)
 
 
 def _check_install(part: list[str], line: str) -> None:
@@ -200,7 +210,7 @@ def _step(ws: Workspace, part: list[str], line: str) -> None:
         _run(ws, [sys.executable, *part[1:]], line)
     elif program.startswith(VENV) and program[len(VENV):] in BINARIES:
         name = program[len(VENV):]
-        _run(ws, [sys.executable, "-m", BINARIES[name], *map(_with_tiny_data, part[1:]), *TINY[name]], line)
+        _run_binary(ws, BINARIES[name], [*map(_with_tiny_data, part[1:]), *TINY[name]], line)
     else:
         raise AssertionError(f"README command with no rule in tests/readme_test.py to run or check it: {line}")
 
