@@ -77,10 +77,8 @@ def test_multi_worker_two_local_processes_train_and_checkpoint(tmp_path):
 
 def test_multi_worker_without_tf_config_is_a_clear_error(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "sgan_tf.cli.train_main", "--stage=denoise", "--strategy=multi_worker",
-         f"--model_dir={tmp_path}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
-    )
+    proc = run_module("sgan_tf.cli.train_main", "--stage=denoise", "--strategy=multi_worker", f"--model_dir={tmp_path}",
+                      env=env, own_env=True, timeout=120)
     assert proc.returncode == 2
     assert "TF_CONFIG" in proc.stderr and "Traceback" not in proc.stderr
 
