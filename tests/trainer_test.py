@@ -249,6 +249,10 @@ def test_init_model_refuses_another_generator_and_a_folder_without_a_run(tmp_pat
         trainer.init_generator(str(tmp_path / "two"))
     with pytest.raises(UserError, match=r"init_model=.*nothing: not a trained run"):
         trainer.init_generator(str(tmp_path / "nothing"))
+    # train() checks the source before it reads any data (here, none exists).
+    with pytest.raises(UserError, match=r"init_model=.*nothing: not a trained run"):
+        training.train(tiny_config(tmp_path / "fresh", data_dir=str(tmp_path / "no_images"),
+                                   init_model=str(tmp_path / "nothing")))
 
 
 def test_init_model_pretrained_loads_the_shipped_generator(tmp_path, shipped, monkeypatch):

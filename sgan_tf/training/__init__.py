@@ -10,7 +10,7 @@ from sgan_tf.training import run_folder
 from sgan_tf.training.config import ARCHITECTURE_FIELDS, DATA_FIELDS, TrainConfig
 from sgan_tf.training.strategy import is_chief, make_strategy
 from sgan_tf.training.loop import NonFiniteLossError, start_run
-from sgan_tf.training.trainer import GANTrainer, build_dataset_fn
+from sgan_tf.training.trainer import GANTrainer, build_dataset_fn, check_init_model
 
 __all__ = ["GANTrainer", "NonFiniteLossError", "TrainConfig", "load_sources", "train"]
 
@@ -62,6 +62,8 @@ def train(config: TrainConfig, restart: bool = False) -> dict:
             for change in run_folder.check_compatible(config, saved, ARCHITECTURE_FIELDS, DATA_FIELDS,
                                                       f"a {config.stage} run"):
                 logging.warning("Resuming with changed data settings (%s): pairs differ from the earlier run", change)
+        if config.init_model and not run_folder.checkpoints(config.model_dir):
+            check_init_model(config)  # before the data: a wrong folder fails in a second
         train_images, ct, val_sets = load_sources(config)
         trainer = GANTrainer(config, strategy, build_dataset_fn(config, train_images, ct), val_sets)
         if is_chief(strategy):

@@ -39,9 +39,7 @@ def has_discriminator(stage: str) -> bool:
 GENERATOR_FIELDS = ("num_blocks", "filters", "global_residual")
 
 # Fields that fix the network architecture; a resumed run must agree with the saved ones.
-ARCHITECTURE_FIELDS = (
-    "stage", "num_blocks", "filters", "global_residual", "crop_size", "disc_filters", "disc_dense_units",
-)
+ARCHITECTURE_FIELDS = ("stage", *GENERATOR_FIELDS, "crop_size", "disc_filters", "disc_dense_units")
 
 
 @dataclasses.dataclass

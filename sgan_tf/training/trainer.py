@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 
@@ -190,16 +191,8 @@ class GANTrainer(loop.Trainer):
     def init_generator(self, source: str) -> str:
         """Loads the generator of trained run `source` (its newest checkpoint that can be read:
         a training run or a shipped model); returns that checkpoint's path. UserError when
-        `source` is not a run of this generator architecture."""
-        saved = run_folder.read_config(source) if os.path.isdir(source) else None
-        if saved is None:
-            raise UserError(f"--init_model={source}: not a trained run (no {run_folder.CONFIG_FILE})")
-        theirs = {f: saved.get(f) for f in config_lib.GENERATOR_FIELDS}
-        ours = {f: getattr(self.config, f) for f in config_lib.GENERATOR_FIELDS}
-        if theirs != ours or config_lib.has_discriminator(saved.get("stage", "")) != config_lib.has_discriminator(
-                self.config.stage):
-            raise UserError(f"--init_model={source}: its {saved.get('stage')} generator ({theirs}) is not the "
-                            f"{self.config.stage} generator this run trains ({ours})")
+        `source` is not a run of this generator architecture (`check_init_model`)."""
+        check_init_model(dataclasses.replace(self.config, init_model=source))
 
         def load(path: str) -> None:
             tf.train.Checkpoint(generator=self.generator).read(path).assert_existing_objects_matched().expect_partial()
@@ -215,6 +208,21 @@ class GANTrainer(loop.Trainer):
         if self.restored is None and self.config.init_model:
             self.init_generator(self.config.init_model)
         return self.run(start, lambda ctx: self.dataset_fn(start, ctx))
+
+
+def check_init_model(config: config_lib.TrainConfig) -> None:
+    """UserError unless config.init_model is a trained run of the generator `config` trains
+    (its config.json says; read before any data loads)."""
+    source = config.init_model
+    saved = run_folder.read_config(source) if os.path.isdir(source) else None
+    if saved is None:
+        raise UserError(f"--init_model={source}: not a trained run (no {run_folder.CONFIG_FILE})")
+    theirs = {f: saved.get(f) for f in config_lib.GENERATOR_FIELDS}
+    ours = {f: getattr(config, f) for f in config_lib.GENERATOR_FIELDS}
+    same_kind = config_lib.has_discriminator(saved.get("stage", "")) == config_lib.has_discriminator(config.stage)
+    if theirs != ours or not same_kind:
+        raise UserError(f"--init_model={source}: its {saved.get('stage')} generator ({theirs}) is not the "
+                        f"{config.stage} generator this run trains ({ours})")
 
 
 def build_dataset_fn(config: config_lib.TrainConfig, images, ct: CTPairs | None = None) -> DatasetFn:
