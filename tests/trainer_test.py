@@ -232,6 +232,8 @@ def test_init_model_starts_a_new_run_from_another_runs_generator_once(tmp_path, 
     assert training.train(new)["global_step"] == 1
     started, step, _ = load_generator(str(tmp_path / "new"))
     assert step == 1
+    # The model it starts from is validated at step 0, its figure for the run to beat.
+    assert read_events(str(tmp_path / "new"))[0]["validation/psnr"] == [0, 1]
     for a, b in zip(trainable(started), trainable(source), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
     # A run that has checkpoints resumes from them; its init_model is not read again.

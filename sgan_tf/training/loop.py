@@ -188,8 +188,11 @@ class Trainer(abc.ABC):
 
     # -- the loop --------------------------------------------------------------------------------
 
-    def run(self, start: int, dataset_fn: Callable[[tf.distribute.InputContext], tf.data.Dataset]) -> dict:
-        """Trains from global step `start` to train_steps on batches of `dataset_fn`."""
+    def run(self, start: int, dataset_fn: Callable[[tf.distribute.InputContext], tf.data.Dataset],
+            validate_first: bool = False) -> dict:
+        """Trains from global step `start` to train_steps on batches of `dataset_fn`;
+        `validate_first` validates the model as it starts (a run started from a trained model:
+        the figure its training is measured against)."""
         cfg = self.config
         if start >= cfg.train_steps:
             logging.info("Already at step %d >= --train_steps=%d; nothing to train.", start, cfg.train_steps)
@@ -198,8 +201,11 @@ class Trainer(abc.ABC):
         logging.info("Training %s from step %d to %d on %d replica(s); checkpoints: %s/ckpt-<step>; "
                      "TensorBoard: tensorboard --logdir %s", self.name, start, cfg.train_steps,
                      self.strategy.num_replicas_in_sync, self.model_dir, os.path.join(self.model_dir, "logs"))
-        iterator = iter(self.strategy.distribute_datasets_from_function(dataset_fn))
         metrics, val, last_saved = {}, {}, start
+        if validate_first:
+            val = self.validate(writer, start)
+            logging.info("step %d validation (the model it starts from)  %s", start, self.format_validation(val))
+        iterator = iter(self.strategy.distribute_datasets_from_function(dataset_fn))
         tick, tick_step = time.perf_counter(), start
         bar = progress.Progress(cfg.train_steps, self.name, unit="step", initial=start) if self.chief else None
         for step in range(start, cfg.train_steps):

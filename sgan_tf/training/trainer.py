@@ -203,11 +203,12 @@ class GANTrainer(loop.Trainer):
 
     def fit(self) -> dict:
         """Trains from the latest checkpoint up to `train_steps`; a run without checkpoints
-        starts from scratch, or from `init_model`'s generator."""
+        starts from scratch, or from `init_model`'s generator (validated at step 0)."""
         start = self.restore()
-        if self.restored is None and self.config.init_model:
+        initialised = self.restored is None and bool(self.config.init_model)
+        if initialised:
             self.init_generator(self.config.init_model)
-        return self.run(start, lambda ctx: self.dataset_fn(start, ctx))
+        return self.run(start, lambda ctx: self.dataset_fn(start, ctx), validate_first=initialised)
 
 
 def check_init_model(config: config_lib.TrainConfig) -> None:
