@@ -109,6 +109,20 @@ def test_crops_are_deterministic_windowed_and_keep_body(cache):
                     for t in (pairs.crop(CROP, 2, i, False)[1] for i in range(20))]) > 0.8
 
 
+def test_crop_keeps_the_try_with_most_body_when_none_has_enough(cache, monkeypatch):
+    _, _, folder = cache
+    pairs = ct_pairs.CTPairs(folder, ct_pairs.TRAIN)
+    monkeypatch.setattr(ct_pairs, "MIN_IN_WINDOW", 2.0)  # no try is enough: all CROP_TRIES are made
+
+    def shares() -> np.ndarray:
+        return np.array([((t > 0) & (t < 1)).mean() for t in (pairs.crop(CROP, 3, i, False)[1] for i in range(20))])
+
+    every_try = shares()
+    monkeypatch.setattr(ct_pairs, "CROP_TRIES", 1)  # the first try only, the same position as before
+    first_try = shares()
+    assert np.all(every_try >= first_try) and np.any(every_try > first_try)
+
+
 def test_mixing_ratio_and_stage_inputs(cache):
     _, _, folder = cache
     rng = np.random.default_rng(0)

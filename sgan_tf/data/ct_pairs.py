@@ -28,7 +28,8 @@ so an interrupted build resumes) and `index.json`, written last. Training memory
 Crops (`CTPairs.crop`) are a pure function of (seed, example index) like the natural-image
 crops of `synthesis`: a slice drawn with probability proportional to its pixels inside the
 window, a copy, a position that keeps at least `MIN_IN_WINDOW` of the target's pixels
-inside the window (up to `CROP_TRIES` tries), and the same flips and 90-degree turns.
+inside the window (up to `CROP_TRIES` tries, else the try that keeps most: a crop all outside
+the window would make a validation pair whose input equals its target), and the same flips and 90-degree turns.
 """
 
 from __future__ import annotations
@@ -296,11 +297,15 @@ class CTPairs:
         h, w = stack.shape[1:]
         if min(h, w) < crop_size:
             raise DataError(f"a {h}x{w} CT slice is smaller than the {crop_size}-pixel crop")
+        best = (-1.0, 0, 0)  # (in-window share, top, left) of the best try
         for _ in range(CROP_TRIES):
             top, left = int(rng.integers(0, h - crop_size + 1)), int(rng.integers(0, w - crop_size + 1))
-            target = stack[0, top : top + crop_size, left : left + crop_size]
-            if self._in_window(target).mean() >= MIN_IN_WINDOW:
+            share = float(self._in_window(stack[0, top : top + crop_size, left : left + crop_size]).mean())
+            best = max(best, (share, top, left))
+            if share >= MIN_IN_WINDOW:
                 break
+        _, top, left = best
+        target = stack[0, top : top + crop_size, left : left + crop_size]
         pair = np.stack([stack[copy, top : top + crop_size, left : left + crop_size], target])
         if augment:
             pair = np.rot90(pair, k=int(rng.integers(4)), axes=(1, 2))
