@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import warnings
 from types import ModuleType
 
 import numpy as np
@@ -36,8 +37,13 @@ SIGMA_ESTIMATOR = "wavelet MAD (skimage.restoration.estimate_sigma)"
 
 
 def estimate_noise_sigma(x: np.ndarray) -> float:
-    """Noise std of a [H, W] image on its own scale (wavelet MAD; see the module docstring)."""
-    return float(estimate_sigma(np.asarray(x, np.float64)))
+    """Noise std of a [H, W] image on its own scale (wavelet MAD; see the module docstring); 0
+    for an image without detail (an ROI clipped flat by the window), where the estimator has
+    no coefficient to measure."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "mean of empty slice" in that case
+        sigma = float(estimate_sigma(np.asarray(x, np.float64)))
+    return sigma if np.isfinite(sigma) else 0.0
 
 
 def _bm3d_module() -> ModuleType | None:

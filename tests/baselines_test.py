@@ -71,9 +71,13 @@ def test_bad_requests_are_refused():
         baselines.NLMStage()(np.zeros((4, 4, 1), np.float32))
 
 
+@pytest.mark.filterwarnings("error")  # the estimator's numpy warnings on a flat image are not shown
 def test_clean_image_is_left_unchanged():
     flat = np.full((24, 24), 0.5, np.float32)
     np.testing.assert_array_equal(baselines.NLMStage()(flat), flat)
+    clipped = np.zeros((24, 24), np.float32)  # an ROI all below the window: no detail coefficient at all
+    assert baselines.estimate_noise_sigma(clipped) == 0.0
+    np.testing.assert_array_equal(baselines.NLMStage()(clipped), clipped)
 
 
 @pytest.mark.skipif(not baselines.bm3d_available(), reason="bm3d package not installed")
