@@ -66,13 +66,14 @@ def test_a_few_steps_learn_the_disks(tmp_path):
     rois = disks()
     config = hnn_train.HNNConfig(str(tmp_path / "run"), data_dir="unused", filters=(8, 16, 16, 16, 16), input_size=32,
                                  backbone_weights="none", batch_size=8, train_steps=40, learning_rate=1e-3,
-                                 val_every=40, log_every=10, checkpoint_every=40)
+                                 lr_decay_step=30, val_every=40, log_every=10, checkpoint_every=40)
     trainer = hnn_train.HNNTrainer(config, tf.distribute.get_strategy(), val_rois=rois)
     assert trainer.initialise() == 0
     before = trainer.validate()
     result = trainer.fit(rois, rois, 0)
     after = result["validation"]
     assert result["global_step"] == 40 and os.path.exists(tmp_path / "run" / "ckpt-40.index")
+    assert float(trainer.optimizer.learning_rate.numpy()) == pytest.approx(1e-4)  # x0.1 from step 30
     assert after["loss"] < 0.3 * before["loss"], (before, after)
     assert before["dice_grabcut"] < 0.5 < 0.8 < after["dice_grabcut"], (before, after)
     assert after["dice_truth"] == after["dice_grabcut"]  # truth = labels here

@@ -138,7 +138,8 @@ class HNNTrainer(Trainer):
         return {"loss": loss, **{name: average(value) for name, value in terms.items()}}
 
     def train_step(self, iterator, step: int) -> tuple[dict[str, float], dict[str, float]]:
-        return {k: float(v) for k, v in self._step(iterator).items()}, {}
+        lr = self._set_learning_rate(step, self.optimizer)
+        return {k: float(v) for k, v in self._step(iterator).items()}, {"learning_rate": lr}
 
     def validate(self, writer=None, step: int = 0, batch: int = 16) -> dict[str, float]:
         """Validation loss and Dice (module docstring); {} without validation lesions."""

@@ -82,7 +82,6 @@ class TrainConfig(RunSettings):
     # Optimisation.
     pretrain_steps: int = 0
     beta_1: float = 0.5
-    lr_decay_step: int = 0  # learning rate x0.1 from this global step on; 0 = never
     # The MSE phase's schedule (see learning_rate_at): its peak rate (0: learning_rate), a linear
     # warm-up, and "constant" or "cosine" (from the peak down to learning_rate at pretrain_steps).
     pretrain_learning_rate: float = 0.0
@@ -145,22 +144,19 @@ class TrainConfig(RunSettings):
             kernel_range=self.ct_kernel_range, copies=self.ct_copies, seed=self.seed,
         )
 
-    def learning_rate_at(self, step: int) -> float:
-        """The rate of global step `step` (0-based): in the MSE phase a linear warm-up to the
-        peak, then the peak (constant) or a cosine from it down to learning_rate; afterwards
-        learning_rate. Times 0.1 from lr_decay_step on, in either phase."""
-        rate = self.learning_rate
-        if step < self.pretrain_steps:
-            peak = self.pretrain_learning_rate or self.learning_rate
-            if step < self.warmup_steps:
-                rate = peak * (step + 1) / self.warmup_steps
-            elif self.pretrain_schedule == "cosine":
-                progress = (step - self.warmup_steps) / max(self.pretrain_steps - self.warmup_steps, 1)
-                rate = self.learning_rate + 0.5 * (peak - self.learning_rate) * (1.0 + math.cos(math.pi * progress))
-            else:
-                rate = peak
-        decayed = self.lr_decay_step and step >= self.lr_decay_step
-        return rate * (0.1 if decayed else 1.0)
+    def scheduled_rate(self, step: int) -> float:
+        """In the MSE phase a linear warm-up to the peak, then the peak (constant) or a cosine
+        from it down to learning_rate; afterwards learning_rate (RunSettings.learning_rate_at
+        applies lr_decay_step)."""
+        if step >= self.pretrain_steps:
+            return self.learning_rate
+        peak = self.pretrain_learning_rate or self.learning_rate
+        if step < self.warmup_steps:
+            return peak * (step + 1) / self.warmup_steps
+        if self.pretrain_schedule == "cosine":
+            progress = (step - self.warmup_steps) / max(self.pretrain_steps - self.warmup_steps, 1)
+            return self.learning_rate + 0.5 * (peak - self.learning_rate) * (1.0 + math.cos(math.pi * progress))
+        return peak
 
     def synthesis(self) -> SynthesisConfig:
         return SynthesisConfig.for_stage(

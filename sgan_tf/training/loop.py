@@ -44,6 +44,7 @@ class RunSettings:
     seed: int = 0
     train_steps: int = 100_000
     learning_rate: float = 1e-4
+    lr_decay_step: int = 0  # learning rate x0.1 from this global step on; 0 = never
     checkpoint_every: int = 1000
     keep_checkpoints: int = 5
     val_every: int = 500
@@ -57,6 +58,7 @@ class RunSettings:
         return [
             (self.batch_size > 0 and self.train_steps > 0, "--batch_size and --train_steps must be positive"),
             (self.learning_rate > 0, "--learning_rate must be positive"),
+            (self.lr_decay_step >= 0, "--lr_decay_step must be >= 0 (0: never)"),
             (self.checkpoint_every > 0 and self.val_every > 0 and self.log_every > 0 and self.keep_checkpoints > 0,
              "--checkpoint_every, --val_every, --log_every and --keep_checkpoints must be positive"),
             (self.strategy in STRATEGIES, f"unknown --strategy={self.strategy!r}"),
@@ -64,6 +66,16 @@ class RunSettings:
              "--num_cpu_devices only applies with --strategy=mirrored"),
             (self.precision in PRECISIONS, f"unknown --precision={self.precision!r}; use one of {', '.join(PRECISIONS)}"),
         ]
+
+    def scheduled_rate(self, step: int) -> float:
+        """The rate of global step `step` before the x0.1 decay: learning_rate; configs with
+        phases (TrainConfig) override it."""
+        return self.learning_rate
+
+    def learning_rate_at(self, step: int) -> float:
+        """The rate of global step `step` (0-based): `scheduled_rate`, x0.1 from lr_decay_step on."""
+        decayed = self.lr_decay_step and step >= self.lr_decay_step
+        return self.scheduled_rate(step) * (0.1 if decayed else 1.0)
 
 
 @contextlib.contextmanager
@@ -95,12 +107,22 @@ class Trainer(abc.ABC):
     strategy: tf.distribute.Strategy
     global_step: tf.Variable
     name: str  # for log lines: "stage denoise", "the HNN (variant og)"
+    _current_lr: float | None = None  # host copy; reading a mirrored Keras variable as float fails
 
     def _check_batch(self) -> None:
         """UserError unless the global batch splits evenly over the strategy's replicas."""
         replicas = self.strategy.num_replicas_in_sync
         if self.config.batch_size % replicas:
             raise UserError(f"--batch_size={self.config.batch_size} is not divisible by {replicas} replicas")
+
+    def _set_learning_rate(self, step: int, *optimizers) -> float:
+        """Gives the optimizers (None: skipped) the config's rate of global step `step`; the rate."""
+        lr = self.config.learning_rate_at(step)
+        if lr != self._current_lr:
+            for opt in filter(None, optimizers):
+                opt.learning_rate.assign(lr)
+            self._current_lr = lr
+        return lr
 
     def _distributed_step(self, replica_step: Callable, iterator, *args) -> dict[str, tf.Tensor]:
         """`replica_step(x, y, *args)` on each replica's part of the next global batch, its

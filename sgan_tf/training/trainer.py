@@ -85,7 +85,6 @@ class GANTrainer(loop.Trainer):
         if adversarial:
             parts.update(discriminator=self.discriminator, d_optimizer=self.d_optimizer)
         self._init_checkpoints(tf.train.Checkpoint(**parts), config.model_dir, prefix="sgan")
-        self._current_lr = None  # host copy; reading a mirrored Keras variable as float fails
         self._steps = {adv: tf.function(lambda it, adv=adv: self._distributed_step(self._replica_step, it, adv))
                        for adv in (False, True)}
 
@@ -152,16 +151,8 @@ class GANTrainer(loop.Trainer):
 
     # -- the loop's hooks --------------------------------------------------------------------
 
-    def _set_learning_rate(self, step: int) -> float:
-        lr = self.config.learning_rate_at(step)
-        if lr != self._current_lr:
-            for opt in filter(None, (self.g_optimizer, self.d_optimizer)):
-                opt.learning_rate.assign(lr)
-            self._current_lr = lr
-        return lr
-
     def train_step(self, iterator, step: int) -> tuple[dict[str, float], dict[str, float]]:
-        lr = self._set_learning_rate(step)
+        lr = self._set_learning_rate(step, self.g_optimizer, self.d_optimizer)
         adversarial = step >= self.config.pretrain_steps
         metrics = {k: float(v) for k, v in self.step(iterator, adversarial).items()}
         return metrics, {"learning_rate": lr, "adversarial": float(adversarial)}
