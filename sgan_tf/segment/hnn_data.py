@@ -96,13 +96,17 @@ def build_roi_set(
 def cache_key(source_path: str, items: list[CTItem], enhancer: Enhancer, input_size: int,
               window: WindowChoice, grabcut_iterations: int) -> str:
     """What a cached RoiSet depends on: the source, its lesions, the variant's models (checkpoints
-    included), input size, window, GrabCut iterations and `CACHE_VERSION`."""
+    included; a shipped model by name and version, not by the folder it is installed in, so the
+    cache outlives a reinstall), input size, window, GrabCut iterations and `CACHE_VERSION`."""
+    models = {name: {k: v for k, v in model.items() if k != "model_dir"}
+              if isinstance(model, dict) and "pretrained" in model else model
+              for name, model in enhancer.info.items()}
     return json.dumps({
         "version": CACHE_VERSION,
         "root": os.path.abspath(source_path),
         "items": [i.item_id for i in items],
         "variant": enhancer.variant,
-        "models": enhancer.info,
+        "models": models,
         "input_size": input_size,
         "window": window.spec,
         "grabcut_iterations": grabcut_iterations,
