@@ -9,7 +9,8 @@ from scipy import ndimage as ndi
 
 from sgan_tf import baselines
 from sgan_tf.evaluation import denoise as ed
-from sgan_tf.data.ct import NETWORK_WINDOW
+from sgan_tf.evaluation import tables
+from sgan_tf.data.ct import NETWORK_WINDOW, WINDOWS
 from sgan_tf.errors import DataError
 
 from conftest import SHARED_DATA, smooth_image
@@ -121,14 +122,35 @@ def test_ct_table_on_a_fake_phantom(tmp_path):
     make_lcd(tmp_path)
     rows = ed.ct_table(str(tmp_path), {"blur": blur}, doses=("dose_010", "dose_100"))
     assert [(r["dose"], r["method"]) for r in rows] == [
-        ("10%", "noisy"), ("10%", "blur"), ("100%", "noisy"), ("100%", "blur")]
+        ("10%", "noisy"), ("10%", ed.NOISE_FREE), ("10%", "blur"),
+        ("100%", "noisy"), ("100%", ed.NOISE_FREE), ("100%", "blur")]
     by = {(r["dose"], r["method"]): r for r in rows}
+    # The scans are the ground truth plus noise: their noise-free scan is the ground truth.
+    for dose in ("10%", "100%"):
+        assert by[dose, ed.NOISE_FREE]["RMSE -160..240 (HU)"][0] < 0.25 * by[dose, "noisy"]["RMSE -160..240 (HU)"][0]
+    assert "| 10% | noise-free scan | " in tables.to_markdown(rows)
     assert by["10%", "noisy"]["noise std (HU)"][0] == pytest.approx(60, rel=0.1)
     assert by["100%", "noisy"]["RMSE interior (HU)"][0] == pytest.approx(20, rel=0.1)
     for dose in ("10%", "100%"):
         assert by[dose, "blur"]["noise std (HU)"][0] < 0.5 * by[dose, "noisy"]["noise std (HU)"][0]
         assert by[dose, "noisy"]["realisations"] == 3
     assert by["10%", "blur"]["PSNR"][0] > by["10%", "noisy"]["PSNR"][0]  # whole image: the edge blur costs too
+
+
+def test_noise_free_rmse_sees_the_blur_through_the_noise():
+    rng = np.random.default_rng(0)
+    truth = np.where(np.arange(64) < 32, 0.0, 100.0)[None, :].repeat(16, axis=0)
+    blurred = ndi.uniform_filter1d(truth, 5, axis=1)
+    scans = blurred + rng.normal(0, 40.0, (20, *truth.shape))
+    expected = np.sqrt(np.mean((blurred - truth) ** 2))
+    assert ed.noise_free_rmse(scans, truth) == pytest.approx(expected, rel=0.15)
+    naive = np.sqrt(np.mean((scans.mean(axis=0) - truth) ** 2))  # the mean keeps noise / sqrt(20)
+    assert naive > 1.2 * expected
+    window = WINDOWS["soft_tissue"]  # -160..240: air below it is clipped, the noise share dropped
+    air = np.full_like(truth, -1000.0)
+    assert ed.noise_free_rmse(air + rng.normal(0, 40.0, (20, *truth.shape)), air, clip=window) == 0.0
+    with pytest.raises(ValueError, match="at least 2"):
+        ed.noise_free_rmse(scans[:1], truth)
 
 
 def test_ct_table_refuses_a_missing_tree(tmp_path):
@@ -139,5 +161,10 @@ def test_ct_table_refuses_a_missing_tree(tmp_path):
 @pytest.mark.skipif(not os.path.isdir(SHARED_LCD), reason="reference data lcd_ct not present")
 def test_real_lcd_ct_noise_falls_with_dose():
     rows = ed.ct_table(SHARED_LCD, {}, window=NETWORK_WINDOW)
-    stds = [r["noise std (HU)"][0] for r in rows]
-    assert [r["dose"] for r in rows] == ["10%", "55%", "100%"] and stds[0] > stds[1] > stds[2] > 10
+    noisy = [r for r in rows if r["method"] == "noisy"]
+    stds = [r["noise std (HU)"][0] for r in noisy]
+    assert [r["dose"] for r in noisy] == ["10%", "55%", "100%"] and stds[0] > stds[1] > stds[2] > 10
+    # The noise-free scan's error is the reconstruction's, not the dose's: about equal at every dose.
+    floors = [r["RMSE -160..240 (HU)"][0] for r in rows if r["method"] == ed.NOISE_FREE]
+    assert len(floors) == 3 and max(floors) - min(floors) < 0.5
+    assert all(f < r["RMSE -160..240 (HU)"][0] for f, r in zip(floors, noisy))

@@ -49,7 +49,10 @@ class LesionScore:
 
 
 def _fmt(mean: float, std: float) -> str:
-    return "-" if np.isnan(mean) else f"{mean:.3f} ± {std:.3f}"
+    """'mean ± std'; '-' without a mean; the mean alone for a single estimate (std NaN)."""
+    if np.isnan(mean):
+        return "-"
+    return f"{mean:.3f}" if np.isnan(std) else f"{mean:.3f} ± {std:.3f}"
 
 
 @dataclasses.dataclass(frozen=True)
