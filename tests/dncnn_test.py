@@ -1,6 +1,7 @@
 """DnCNN baseline: architecture, residual learning, folding, and training/loading as stage `dncnn`."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -103,6 +104,10 @@ def test_checkpoint_round_trip_through_load_generator_and_load_stage(image_folde
     assert json.load(open(f"{model_dir}/config.json"))["stage"] == "dncnn"
     model, step, _ = load_generator(model_dir)
     assert isinstance(model, models.DnCNN) and step == 3
+    # A checkpoint by name is found in model_dir, not in the working directory (the repository).
+    assert load_generator(model_dir, "ckpt-3")[1:] == (3, os.path.join(model_dir, "ckpt-3"))
+    with pytest.raises(UserError, match="ckpt-9"):
+        load_generator(model_dir, "ckpt-9")
     stage = enhance.load_stage(model_dir, tile_size=48)
     assert stage.module.receptive_radius == 3 and stage.info["step"] == 3
     image = np.random.default_rng(0).random((70, 90)).astype(np.float32)

@@ -166,6 +166,7 @@ def test_train_main_og_trains_resumes_loads_and_predicts(tmp_path):
     assert (saved["stage"], saved["variant"], saved["filters"]) == ("hnn", "og", list(TINY_FILTERS))
     assert os.listdir(model_dir / "logs")
     model, _ = hnn_train.load_hnn(str(model_dir))
+    assert hnn_train.load_hnn(str(model_dir), "ckpt-2")[1] == str(model_dir / "ckpt-2")  # by name
     composites = np.random.default_rng(0).random((3, 50, 50, 3)).astype(np.float32)
     prob = hnn_train.predict(model, composites)
     assert prob.shape == (3, 50, 50) and prob.min() >= 0 and prob.max() <= 1

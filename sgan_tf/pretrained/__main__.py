@@ -39,8 +39,6 @@ def package(name: str, model_dir: str, checkpoint: str | None = None, version: s
     target = pretrained.folder(name)
     if pretrained.is_shipped(name) and not overwrite:
         raise UserError(f"{target} already holds a shipped {name} model (pass --overwrite to replace it)")
-    if checkpoint and not os.path.isabs(checkpoint):
-        checkpoint = os.path.join(model_dir, checkpoint)
     config = run_folder.read_config(model_dir) or {}
     if config.get("stage") != name:
         raise UserError(f"{model_dir} trained stage {config.get('stage')!r}, not {name!r}")

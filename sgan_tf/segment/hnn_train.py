@@ -235,8 +235,9 @@ def _train(config: HNNConfig, strategy: tf.distribute.Strategy) -> dict:
 
 
 def load_hnn(model_dir: str, checkpoint: str | None = None) -> tuple[hnn.HNN, str]:
-    """The HNN of a training run and the checkpoint it came from: `checkpoint`, or else the
-    newest one that can be restored (older ones are tried in turn, with a warning)."""
+    """The HNN of a training run and the checkpoint it came from: `checkpoint` (a name in
+    model_dir or a path, `run_folder.checkpoint_path`), or else the newest one that can be
+    restored (older ones are tried in turn, with a warning)."""
     saved = run_folder.read_config(model_dir) if os.path.isdir(model_dir) else None
     if saved is None or saved.get("stage") != STAGE:
         raise UserError(f"{model_dir}: not an HNN training model_dir (no {run_folder.CONFIG_FILE} with stage "
@@ -251,6 +252,7 @@ def load_hnn(model_dir: str, checkpoint: str | None = None) -> tuple[hnn.HNN, st
         return model
 
     if checkpoint is not None:
+        checkpoint = run_folder.checkpoint_path(model_dir, checkpoint)
         return restore(checkpoint), checkpoint
     return run_folder.load_newest(model_dir, restore, "retrain it or give another HNN run")
 

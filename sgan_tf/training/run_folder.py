@@ -195,9 +195,17 @@ def load_newest(model_dir: str, load: Callable[[str], T], advice: str) -> tuple[
     return found
 
 
+def checkpoint_path(model_dir: str, checkpoint: str) -> str:
+    """`checkpoint` as a path: a name such as ckpt-2000 is found in model_dir when it is there;
+    anything else (an absolute path, a path from the working directory) is taken as given."""
+    inside = os.path.join(model_dir, checkpoint)
+    return inside if not os.path.isabs(checkpoint) and os.path.exists(inside + ".index") else checkpoint
+
+
 def load_generator(model_dir: str, checkpoint: str | None = None) -> tuple[keras.Model, int, str]:
-    """(generator, global step, checkpoint path) of a GAN or DnCNN run: from `checkpoint`, or else
-    from the newest checkpoint that can be restored (older ones are tried in turn, with a warning)."""
+    """(generator, global step, checkpoint path) of a GAN or DnCNN run: from `checkpoint` (a name
+    in model_dir or a path, `checkpoint_path`), or else from the newest checkpoint that can be
+    restored (older ones are tried in turn, with a warning)."""
     from sgan_tf.training.config import TrainConfig, build_generator
 
     saved = read_config(model_dir)
@@ -216,6 +224,7 @@ def load_generator(model_dir: str, checkpoint: str | None = None) -> tuple[keras
         return generator, int(step.numpy())
 
     if checkpoint is not None:
+        checkpoint = checkpoint_path(model_dir, checkpoint)
         return (*restore(checkpoint), checkpoint)
     (generator, step), path = load_newest(model_dir, restore, "retrain it")
     return generator, step, path
