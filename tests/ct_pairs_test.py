@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from sgan_tf.data import ct_pairs, deeplesion, phantom, synthesis
 from sgan_tf.data.ct import NETWORK_WINDOW
@@ -61,6 +62,26 @@ def test_cache_holds_target_and_copies_with_their_doses(cache):
         doses = [c["dose"] for c in e["copies"]]
         assert all(config.dose_range[0] <= d <= config.dose_range[1] for d in doses)
         assert all(np.abs(stack[k].astype(float) - stack[0]).mean() > 1.0 for k in (1, 2))
+
+
+def test_blur_signal_copies_carry_the_kernel_blur(sim_set, cache, tmp_path):
+    """With blur_signal the copies are whole reconstructions (the source blurred at edges) and
+    the target is still the source; it is another cache."""
+    config, _, folder = cache
+    blurred = dataclasses.replace(config, blur_signal=True)
+    other = ct_pairs.build_cache(blurred, str(tmp_path), workers=1)
+    assert os.path.basename(other) != os.path.basename(folder)
+    with open(os.path.join(other, "index.json")) as f:
+        entries = json.load(f)["entries"]
+    sharp_errors, blurred_errors = [], []
+    for e in entries:
+        plain = np.load(os.path.join(folder, "slices", f"{e['number']:06d}.npy")).astype(float)
+        stack = np.load(os.path.join(other, "slices", f"{e['number']:06d}.npy")).astype(float)
+        np.testing.assert_array_equal(stack[0], plain[0])
+        edges = ndi.morphological_gradient(stack[0], size=3) > 200  # strong edges of the source
+        sharp_errors.append(np.abs(plain[1] - plain[0])[edges].mean())
+        blurred_errors.append(np.abs(stack[1] - stack[0])[edges].mean())
+    assert np.mean(blurred_errors) > 1.5 * np.mean(sharp_errors)
 
 
 def test_cache_is_deterministic_reused_and_resumes(cache, tmp_path):

@@ -89,6 +89,24 @@ def test_kernel_cutoff_sharpens_the_noise_grain():
     assert sharp[flat].std() > smooth[flat].std()
 
 
+def test_blurred_signal_keeps_hu_and_softens_edges_by_the_kernel():
+    """The noise-free reconstruction keeps flat HU and blurs the disk's edge, less with a
+    sharper kernel."""
+    hu, flat = _water_disk()
+    hu[flat] = 60.0
+    scanner = lowdose.Scanner(hu, SPACING)
+    ring = np.abs(np.hypot(*np.mgrid[-(SIZE // 2) : SIZE - SIZE // 2, -(SIZE // 2) : SIZE - SIZE // 2]) - 80.0) < 3
+
+    def edge_error(image: np.ndarray) -> float:
+        return float(np.abs(image - hu)[ring].mean())
+
+    smooth, sharp = scanner.blurred_signal(1.0), scanner.blurred_signal(2.0)
+    assert smooth.shape == hu.shape and smooth.dtype == np.float32
+    for image in (smooth, sharp):
+        assert abs(float(np.median(image[flat])) - 60.0) < 5.0
+    assert edge_error(smooth) > edge_error(sharp) > 10.0
+
+
 @pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED_DATA, "lcd_ct")), reason="LCD-CT reference data absent")
 def test_default_texture_matches_lcd_ct_low_dose_scans():
     """Neighbour correlations of the noise (lags 1 and 2) within 0.05 of the LCD-CT 10 % dose scans."""

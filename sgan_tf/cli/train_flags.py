@@ -55,6 +55,8 @@ flags.DEFINE_float("ct_electronic_noise", _D.ct_electronic_noise, "--ct_dir: ele
 flags.DEFINE_list("ct_kernel_range", list(map(str, _D.ct_kernel_range)),
                   "--ct_dir: FBP kernels, Hann cutoffs in multiples of Nyquist (1 smooth .. 2 sharp).")
 flags.DEFINE_integer("ct_copies", _D.ct_copies, "--ct_dir: low-dose copies simulated per CT slice.")
+flags.DEFINE_bool("ct_blur_signal", _D.ct_blur_signal, "--ct_dir: copies of noise-free slices are whole "
+                  "reconstructions (the slice blurred by the FBP kernel), so the model also undoes that blur.")
 flags.DEFINE_float("ct_residual_noise", _D.ct_residual_noise, "--ct_dir, enhance stage: G2's CT inputs keep up to "
                    "this share of the low-dose noise, so G2 learns not to amplify what G1 leaves.")
 flags.DEFINE_string("ct_cache_dir", None, "--ct_dir: where simulated pairs are cached "

@@ -14,7 +14,10 @@ Each source slice gets `copies` low-dose copies (`lowdose`), each with its own d
 slice with one reconstruction kernel:
 
 * a noise-free source is scanned at I0 = `photons` x dose (Poisson and electronic noise), the
-  target is the source itself;
+  target is the source itself; with `blur_signal` a copy is the whole reconstruction, the
+  source blurred by the kernel as a scanner blurs an object, so a model also learns to undo
+  the kernel's blur (without it a copy is the source plus reconstructed noise, as sharp as
+  the source);
 * a source that has noise (real scans) gets only the extra noise of `dose` x its own dose
   (dose capped at `NOISY_SOURCE_MAX_DOSE`), its I0 estimated from its own soft-tissue noise
   unless `source_photons` is given; the target is the source as scanned.
@@ -73,6 +76,7 @@ class CTPairConfig:
     kernel_range: tuple[float, float] = (1.0, 2.0)  # Hann cutoff x Nyquist of the FBP kernel
     copies: int = 4
     seed: int = 0
+    blur_signal: bool = False  # noise-free sources: copies carry the kernel's blur (see the module docstring)
 
     def check(self) -> None:
         lo, hi = self.dose_range
@@ -206,7 +210,8 @@ def simulate_slice(config: CTPairConfig, source: SourceSlice, number: int) -> tu
     soft = lowdose.soft_tissue_mask(hu)
     for copy, noise in zip(record["copies"], noises):
         copy["soft_tissue_noise_hu"] = round(float(np.std(noise[soft])), 2) if soft.any() else None
-    stack = [hu] + [hu + noise for noise in noises]
+    signal = scanner.blurred_signal(cutoff) if source.clean and config.blur_signal else hu
+    stack = [hu] + [signal + noise for noise in noises]
     out = np.clip(np.rint(np.stack(stack)), -32768, 32767).astype(np.int16)
     return out, record
 

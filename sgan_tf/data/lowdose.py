@@ -87,6 +87,13 @@ class Scanner:
             images.extend(im[self.top : self.top + h, self.left : self.left + w].astype(np.float32) for im in pair)
         return images
 
+    def blurred_signal(self, cutoff: float) -> np.ndarray:
+        """The slice as the FBP kernel at `cutoff` reconstructs it without noise (HU): a
+        scanner's image of a noise-free object, blurred by the kernel."""
+        h, w = self.hu.shape
+        image = projector.fbp(self.p, "hann", cutoff)[self.top : self.top + h, self.left : self.left + w]
+        return projector.line_units_to_hu(image, self.spacing)
+
     def scan_perturbation(self, photons: float, rng: np.random.Generator, electronic_noise: float = 0.0) -> np.ndarray:
         """p_noisy - p of a scan at `photons` per ray (Poisson and electronic noise)."""
         if not photons > 0:

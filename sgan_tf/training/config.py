@@ -77,6 +77,7 @@ class TrainConfig(RunSettings):
     ct_electronic_noise: float = CTPairConfig.electronic_noise
     ct_kernel_range: tuple[float, float] = CTPairConfig.kernel_range
     ct_copies: int = CTPairConfig.copies
+    ct_blur_signal: bool = CTPairConfig.blur_signal
     ct_cache_dir: str | None = None  # default: ct_pairs.default_cache_dir()
     ct_residual_noise: float = 0.0  # enhance stage: share of CT noise left in G2's inputs (synthesis)
     # Optimisation.
@@ -142,6 +143,7 @@ class TrainConfig(RunSettings):
             dirs=self.ct_dirs, dose_range=self.ct_dose_range, photons=self.ct_photons,
             source_photons=self.ct_source_photons, electronic_noise=self.ct_electronic_noise,
             kernel_range=self.ct_kernel_range, copies=self.ct_copies, seed=self.seed,
+            blur_signal=self.ct_blur_signal,
         )
 
     def scheduled_rate(self, step: int) -> float:
@@ -184,5 +186,5 @@ def build_generator(config: TrainConfig) -> models.Generator | models.DnCNN:
 DATA_FIELDS = (
     "data_dir", "seed", "batch_size", "sigma_max", "scale_range", "blur_max", "contrast_range", "ct_dirs",
     "ct_fraction", "ct_dose_range", "ct_photons", "ct_source_photons", "ct_electronic_noise", "ct_kernel_range",
-    "ct_copies", "ct_residual_noise",
+    "ct_copies", "ct_blur_signal", "ct_residual_noise",
 )
