@@ -41,9 +41,14 @@ def rmse(a: np.ndarray, b: np.ndarray, where: np.ndarray | None = None) -> float
     return float(np.sqrt(np.mean(d * d))) if d.size else float("nan")
 
 
+def psnr_of_rmse(value: float, peak: float = 1.0) -> float:
+    """PSNR in dB of an RMSE `value`, for `peak` (the value range)."""
+    return float(20.0 * np.log10(peak / value))
+
+
 def psnr(out: np.ndarray, clean: np.ndarray, peak: float = 1.0) -> float:
     """PSNR in dB for `peak` (the value range)."""
-    return float(20.0 * np.log10(peak / rmse(out, clean)))
+    return psnr_of_rmse(rmse(out, clean), peak)
 
 
 def ssim(out: np.ndarray, clean: np.ndarray, data_range: float = 1.0) -> float:

@@ -34,6 +34,7 @@ def test_image_scores_and_summaries():
     noisy = clean + rng.normal(0, 0.3, clean.shape)
     assert metrics.rmse(noisy, clean) == pytest.approx(np.sqrt(np.mean((noisy - clean) ** 2)))
     assert metrics.psnr(noisy, clean) == pytest.approx(peak_signal_noise_ratio(clean, noisy, data_range=1.0))
+    assert metrics.psnr_of_rmse(40.0, peak=400.0) == pytest.approx(20.0)  # the LCD-CT window: 400 HU
     assert metrics.ssim(clean, clean) == pytest.approx(1.0) and metrics.ssim(noisy, clean) < 0.9
     where = np.zeros(clean.shape, bool)
     assert np.isnan(metrics.rmse(noisy, clean, where))

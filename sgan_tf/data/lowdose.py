@@ -76,23 +76,25 @@ class Scanner:
         self.views = views or projector.default_views(self.side)
         self.p = projector.radon(projector.hu_to_line_units(square, self.spacing), self.views).astype(np.float64)
 
+    def _crop(self, square: np.ndarray) -> np.ndarray:
+        """The slice's part of an image of the projector's square."""
+        h, w = self.hu.shape
+        return square[self.top : self.top + h, self.left : self.left + w]
+
     def reconstruct(self, perturbations: list[np.ndarray], cutoff: float) -> list[np.ndarray]:
         """FBP (Hann kernel at `cutoff`) of line-integral perturbations, in HU, cropped back to
         the slice; two per back-projection."""
-        h, w = self.hu.shape
         scale = 1000.0 / (projector.MU_WATER * self.spacing)
         images = []
         for i in range(0, len(perturbations), 2):
             pair = projector.fbp(np.stack(perturbations[i : i + 2]), "hann", cutoff) * scale
-            images.extend(im[self.top : self.top + h, self.left : self.left + w].astype(np.float32) for im in pair)
+            images.extend(self._crop(im).astype(np.float32) for im in pair)
         return images
 
     def blurred_signal(self, cutoff: float) -> np.ndarray:
         """The slice as the FBP kernel at `cutoff` reconstructs it without noise (HU): a
         scanner's image of a noise-free object, blurred by the kernel."""
-        h, w = self.hu.shape
-        image = projector.fbp(self.p, "hann", cutoff)[self.top : self.top + h, self.left : self.left + w]
-        return projector.line_units_to_hu(image, self.spacing)
+        return projector.line_units_to_hu(self._crop(projector.fbp(self.p, "hann", cutoff)), self.spacing)
 
     def scan_perturbation(self, photons: float, rng: np.random.Generator, electronic_noise: float = 0.0) -> np.ndarray:
         """p_noisy - p of a scan at `photons` per ray (Poisson and electronic noise)."""

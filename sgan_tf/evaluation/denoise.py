@@ -187,13 +187,12 @@ def ct_table(
         for name, outputs, seconds in _timed(per_dose, inputs):
             hu = list(scans) if name == NOISY else [window.output_hu(o, s) for o, s in zip(outputs, scans)]
             errors_hu = [h - gt for h in hu]
-            lit_errors = [np.clip(h, lit.lo, lit.hi) - gt_lit for h in hu]
+            lit_rmse = [float(np.sqrt(np.mean((np.clip(h, lit.lo, lit.hi) - gt_lit) ** 2))) for h in hu]
             rows.append({
                 "dose": dose_label(dose),
                 "method": name,
-                "RMSE -160..240 (HU)": metrics.mean_std([float(np.sqrt(np.mean(e ** 2))) for e in lit_errors]),
-                "PSNR -160..240 (dB)": metrics.mean_std([float(20 * np.log10(lit.width / np.sqrt(np.mean(e ** 2))))
-                                                  for e in lit_errors]),
+                "RMSE -160..240 (HU)": metrics.mean_std(lit_rmse),
+                "PSNR -160..240 (dB)": metrics.mean_std([metrics.psnr_of_rmse(r, lit.width) for r in lit_rmse]),
                 "RMSE interior (HU)": metrics.mean_std([float(np.sqrt(np.mean(e[interior] ** 2))) for e in errors_hu]),
                 "noise std (HU)": metrics.mean_std([float(np.std(e[flat])) for e in errors_hu]),
                 "PSNR": metrics.mean_std([metrics.psnr(np.clip(o, 0.0, 1.0), gt_unit) for o in outputs]),
@@ -216,7 +215,7 @@ def _noise_free_row(dose: str, scans: np.ndarray, gt: np.ndarray, interior: np.n
     return {
         "dose": dose_label(dose), "method": NOISE_FREE,
         "RMSE -160..240 (HU)": (lit, nan),
-        "PSNR -160..240 (dB)": (float(20 * np.log10(LITERATURE_WINDOW.width / lit)) if lit > 0 else nan, nan),
+        "PSNR -160..240 (dB)": (metrics.psnr_of_rmse(lit, LITERATURE_WINDOW.width) if lit > 0 else nan, nan),
         "RMSE interior (HU)": (noise_free_rmse(scans, gt, mask=interior), nan),
         "noise std (HU)": (0.0, nan), "PSNR": (nan, nan), "SSIM": (nan, nan),
         "realisations": len(scans), "seconds/image": 0.0,
